@@ -1,0 +1,128 @@
+// Package c1 is a Vault secrets engine that holds ConductorOne (C1) connector
+// credentials and Aitronos personal-connector OAuth tokens, serves them as
+// leases that end no later than the credentials stop working, and rotates the
+// C1 credentials before they expire.
+package c1
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/helper/locksutil"
+	"github.com/hashicorp/vault/sdk/logical"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/httpx"
+)
+
+// Version is the plugin's version, set at build time with
+// -ldflags "-X github.com/vault-plugin-c1/vault-plugin-c1.Version=v1.2.3".
+var Version = "v0.0.0-dev"
+
+const backendHelp = `
+The C1 secrets engine holds ConductorOne connector credentials and Aitronos
+OAuth access tokens. It creates C1 connector credentials, persists their
+one-time secrets, serves them as leases that end before the credential stops
+working, rotates them before they expire and revokes the old ones once their
+leases have ended.
+
+Write "config" first, then register a connector with "creds/<app_id>/<connector_id>".
+`
+
+// backend is the secrets engine. It embeds the framework backend and holds the
+// upstream clients built from the stored config.
+type backend struct {
+	*framework.Backend
+
+	// clock is the time source of every decision the engine makes.
+	clock func() time.Time
+
+	// clientsMu guards the cached upstream clients, rebuilt from config on
+	// first use after a config change.
+	clientsMu sync.RWMutex
+	clients   *upstreamClients
+
+	// opLocks serialize long operations on one connector (rotation,
+	// revocation, deregistration); entryLocks guard the short
+	// read-modify-write of its stored record.
+	opLocks    []*locksutil.LockEntry
+	entryLocks []*locksutil.LockEntry
+
+	// rotations coalesces concurrent rotation requests of one connector.
+	rotations singleflight.Group
+
+	// oauth coalesces and caches Aitronos token reads.
+	oauth *oauthCache
+
+	// tuneHTTP, when set, adjusts the upstream request settings (tests
+	// shorten the retry backoff with it).
+	tuneHTTP func(*httpx.Options)
+}
+
+// Factory returns a configured instance of the secrets engine.
+func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
+	b := newBackend(time.Now)
+	if err := b.Setup(ctx, conf); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// newBackend builds the engine with the given clock.
+func newBackend(clock func() time.Time) *backend {
+	b := &backend{
+		clock:      clock,
+		opLocks:    locksutil.CreateLocks(),
+		entryLocks: locksutil.CreateLocks(),
+	}
+	b.oauth = newOAuthCache(func() time.Time { return b.clock() })
+	b.Backend = &framework.Backend{
+		Help:        strings.TrimSpace(backendHelp),
+		BackendType: logical.TypeLogical,
+		PathsSpecial: &logical.Paths{
+			SealWrapStorage: []string{
+				configStorageKey,
+				connectorStoragePrefix,
+			},
+		},
+		Paths: framework.PathAppend(
+			pathConfig(b),
+			pathCreds(b),
+			pathRotate(b),
+			pathOAuth(b),
+		),
+		Secrets: []*framework.Secret{
+			secretC1Credential(b),
+			secretAitronosToken(b),
+		},
+		PeriodicFunc:      b.periodic,
+		WALRollback:       b.walRollback,
+		WALRollbackMinAge: walRollbackMinAge,
+		Invalidate:        b.invalidate,
+		Clean:             func(context.Context) { b.resetClients() },
+		RunningVersion:    Version,
+	}
+	return b
+}
+
+// now returns the engine's current time.
+func (b *backend) now() time.Time { return b.clock().UTC() }
+
+// invalidate drops the cached clients when another node changed the config.
+func (b *backend) invalidate(_ context.Context, key string) {
+	if key == configStorageKey {
+		b.resetClients()
+	}
+}
+
+// periodic runs the rotation sweep. Vault calls it about once a minute; it
+// writes storage, so it runs only where storage is writable.
+func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
+	if !b.WriteSafeReplicationState() {
+		return nil
+	}
+	return b.sweep(ctx, req.Storage)
+}

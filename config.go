@@ -1,0 +1,96 @@
+package c1
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// Defaults of the config fields.
+const (
+	defaultRotationPeriod      = 720 * time.Hour
+	defaultRotateBeforeExpiry  = 24 * time.Hour
+	defaultRevokeGrace         = time.Hour
+	defaultRequestTimeout      = 30 * time.Second
+	defaultMaxRetries          = 3
+	defaultRotationConcurrency = 8
+	defaultAitronosURL         = "https://api.aitronos.com"
+	defaultAitronosKeyHeader   = "X-API-Key"
+	defaultAitronosCacheTTL    = 30 * time.Second
+)
+
+// pluginConfig is the stored config. Secret fields are never returned by a read.
+type pluginConfig struct {
+	C1ClientID     string `json:"c1_client_id,omitempty"`
+	C1ClientSecret string `json:"c1_client_secret,omitempty"`
+	C1AccessToken  string `json:"c1_access_token,omitempty"`
+	// C1ServerURL is the URL the operator set; empty means derived from the client id.
+	C1ServerURL string `json:"c1_server_url,omitempty"`
+
+	Policy rotationPolicy `json:"policy"`
+
+	RequestTimeout      time.Duration `json:"request_timeout"`
+	MaxRetries          int           `json:"max_retries"`
+	RotationConcurrency int           `json:"rotation_concurrency"`
+
+	AitronosURL                string        `json:"aitronos_url,omitempty"`
+	AitronosAPIKey             string        `json:"aitronos_api_key,omitempty"`
+	AitronosKeyHeader          string        `json:"aitronos_key_header,omitempty"`
+	AitronosReturnRefreshToken bool          `json:"aitronos_return_refresh_token"`
+	AitronosCacheTTL           time.Duration `json:"aitronos_cache_ttl"`
+}
+
+// defaultConfig is the config a first write starts from.
+func defaultConfig() *pluginConfig {
+	return &pluginConfig{
+		Policy: rotationPolicy{
+			RotationPeriod:     defaultRotationPeriod,
+			RotateBeforeExpiry: defaultRotateBeforeExpiry,
+			RevokeGrace:        defaultRevokeGrace,
+		},
+		RequestTimeout:      defaultRequestTimeout,
+		MaxRetries:          defaultMaxRetries,
+		RotationConcurrency: defaultRotationConcurrency,
+		AitronosURL:         defaultAitronosURL,
+		AitronosKeyHeader:   defaultAitronosKeyHeader,
+		AitronosCacheTTL:    defaultAitronosCacheTTL,
+	}
+}
+
+// c1Configured reports whether the config holds C1 credentials.
+func (c *pluginConfig) c1Configured() bool {
+	return c.C1AccessToken != "" || (c.C1ClientID != "" && c.C1ClientSecret != "")
+}
+
+// aitronosConfigured reports whether the config holds an Aitronos API key.
+func (c *pluginConfig) aitronosConfigured() bool { return c.AitronosAPIKey != "" }
+
+// getConfig loads the stored config; nil when none was written.
+func getConfig(ctx context.Context, s logical.Storage) (*pluginConfig, error) {
+	raw, err := s.Get(ctx, configStorageKey)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	if raw == nil {
+		return nil, nil
+	}
+	cfg := defaultConfig()
+	if err := raw.DecodeJSON(cfg); err != nil {
+		return nil, fmt.Errorf("decoding config: %w", err)
+	}
+	return cfg, nil
+}
+
+// putConfig stores the config.
+func putConfig(ctx context.Context, s logical.Storage, cfg *pluginConfig) error {
+	raw, err := logical.StorageEntryJSON(configStorageKey, cfg)
+	if err != nil {
+		return fmt.Errorf("encoding config: %w", err)
+	}
+	if err := s.Put(ctx, raw); err != nil {
+		return fmt.Errorf("storing config: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,218 @@
+package c1
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/httpx"
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/upstreamsim"
+)
+
+// testClock is a clock the tests move by hand.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newTestClock() *testClock {
+	return &testClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// testEnv is a backend on in-memory storage talking to the upstream simulator,
+// both on one test clock.
+type testEnv struct {
+	t            testing.TB
+	b            *backend
+	storage      logical.Storage
+	sim          *upstreamsim.Server
+	url          string
+	clock        *testClock
+	clientID     string
+	clientSecret string
+	rotations    *inFlight
+}
+
+// inFlight measures how many rotate calls reach the upstream at once.
+type inFlight struct {
+	mu       sync.Mutex
+	now, max int
+}
+
+func (f *inFlight) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/api/v1/apps/connectors/credentials" {
+			f.mu.Lock()
+			f.now++
+			f.max = max(f.max, f.now)
+			f.mu.Unlock()
+			defer func() {
+				f.mu.Lock()
+				f.now--
+				f.mu.Unlock()
+			}()
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Max is the most rotate calls that were under way at once.
+func (f *inFlight) Max() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.max
+}
+
+const (
+	testApp       = "app1"
+	testConnector = "conn1"
+)
+
+func newTestEnv(t testing.TB, opts upstreamsim.Options) *testEnv {
+	t.Helper()
+	clock := newTestClock()
+	opts.Now = clock.Now
+	opts.Admin = true
+	sim := upstreamsim.New(opts)
+	flight := &inFlight{}
+	srv := httptest.NewServer(flight.wrap(sim))
+	t.Cleanup(srv.Close)
+
+	b := newBackend(clock.Now)
+	b.tuneHTTP = func(o *httpx.Options) { o.MinBackoff, o.MaxBackoff = time.Millisecond, 5*time.Millisecond }
+	conf := logical.TestBackendConfig()
+	conf.StorageView = &logical.InmemStorage{}
+	if err := b.Setup(context.Background(), conf); err != nil {
+		t.Fatal(err)
+	}
+	clientID := "vault-plugin@" + strings.TrimPrefix(srv.URL, "http://") + "/pcc"
+	secret, err := sim.RegisterClient(clientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim.AddConnector(testApp, testConnector)
+	return &testEnv{t: t, b: b, storage: conf.StorageView, sim: sim, url: srv.URL, clock: clock,
+		clientID: clientID, clientSecret: secret, rotations: flight}
+}
+
+// do sends a request to the backend the way Vault does, existence check included.
+func (e *testEnv) do(op logical.Operation, path string, data map[string]any) (*logical.Response, error) {
+	e.t.Helper()
+	req := &logical.Request{Operation: op, Path: path, Data: data, Storage: e.storage, MountPoint: "c1/"}
+	if op == logical.UpdateOperation || op == logical.CreateOperation {
+		checkFound, exists, err := e.b.HandleExistenceCheck(context.Background(), req)
+		if err != nil {
+			return nil, err
+		}
+		if checkFound {
+			req.Operation = logical.UpdateOperation
+			if !exists {
+				req.Operation = logical.CreateOperation
+			}
+		}
+	}
+	resp, err := e.b.HandleRequest(context.Background(), req)
+	if err == nil && resp != nil && resp.IsError() {
+		err = resp.Error()
+	}
+	return resp, err
+}
+
+// mustDo is do that fails the test on an error.
+func (e *testEnv) mustDo(op logical.Operation, path string, data map[string]any) *logical.Response {
+	e.t.Helper()
+	resp, err := e.do(op, path, data)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", op, path, err)
+	}
+	return resp
+}
+
+// configure writes a working config, plus extra fields.
+func (e *testEnv) configure(extra map[string]any) {
+	e.t.Helper()
+	data := map[string]any{
+		"c1_client_id":     e.clientID,
+		"c1_client_secret": e.clientSecret,
+		"c1_server_url":    e.url,
+		"max_retries":      1,
+	}
+	for k, v := range extra {
+		data[k] = v
+	}
+	e.mustDo(logical.UpdateOperation, "config", data)
+}
+
+// register starts managing the test connector.
+func (e *testEnv) register(extra map[string]any) *logical.Response {
+	e.t.Helper()
+	return e.mustDo(logical.UpdateOperation, "creds/"+testApp+"/"+testConnector, extra)
+}
+
+// connector loads the stored record of the test connector.
+func (e *testEnv) connector() *connectorEntry {
+	e.t.Helper()
+	entry, err := getConnector(context.Background(), e.storage, connectorKey{testApp, testConnector})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return entry
+}
+
+// tick runs the periodic function as Vault does.
+func (e *testEnv) tick() error {
+	return e.b.periodic(context.Background(), &logical.Request{Storage: e.storage})
+}
+
+// statusOf extracts the HTTP status Vault would answer with for err.
+func statusOf(err error) int {
+	var coded logical.HTTPCodedError
+	if errors.As(err, &coded) {
+		return coded.Code()
+	}
+	if errors.Is(err, logical.ErrInvalidRequest) {
+		return http.StatusBadRequest
+	}
+	code, _ := logical.RespondErrorCommon(&logical.Request{}, nil, err)
+	return code
+}
+
+// storageKeys lists every key in the test storage.
+func (e *testEnv) storageKeys() []string {
+	e.t.Helper()
+	keys, err := logical.CollectKeys(context.Background(), e.storage)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return keys
+}
+
+// walKeys lists the WAL entries left in storage.
+func (e *testEnv) walKeys() []string {
+	e.t.Helper()
+	keys, err := framework.ListWAL(context.Background(), e.storage)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return keys
+}

@@ -1,0 +1,124 @@
+package c1api
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/httpx"
+)
+
+// Config configures a Client.
+type Config struct {
+	// ServerURL is the tenant API server, scheme://host[:port] (required);
+	// see ServerURLFromClientID.
+	ServerURL string
+	// ClientID is the OAuth 2 client id, "<name>@<host>/<kind>"; set with
+	// ClientSecret.
+	ClientID string
+	// ClientSecret is "secret-token:conductorone.com:v1:<base64url JWK>"
+	// holding an Ed25519 key. It signs assertions and is never sent.
+	ClientSecret string
+	// AccessToken is a static bearer token. Set exactly one of AccessToken
+	// or ClientID with ClientSecret.
+	AccessToken string
+	// HTTP configures the request path (timeouts, retries, transport).
+	HTTP httpx.Options
+	// Now is the clock for assertion times and token expiry; default time.Now.
+	Now func() time.Time
+}
+
+// Client calls the C1 connector-credential API. It is safe for concurrent
+// use.
+type Client struct {
+	server string
+	http   *httpx.Client
+	auth   authorizer
+}
+
+// New validates cfg and returns a Client. It makes no request. Its errors
+// never quote a secret or token.
+func New(cfg Config) (*Client, error) {
+	server, err := normalizeServerURL(cfg.ServerURL)
+	if err != nil {
+		return nil, err
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	c := &Client{server: server, http: httpx.New(cfg.HTTP)}
+
+	hasToken := cfg.AccessToken != ""
+	hasCreds := cfg.ClientID != "" || cfg.ClientSecret != ""
+	switch {
+	case hasToken && hasCreds:
+		return nil, errors.New("c1: set either an access token or a client id and secret, not both")
+	case hasToken:
+		tok, err := bearerToken(cfg.AccessToken)
+		if err != nil {
+			return nil, err
+		}
+		c.auth = tok
+	case cfg.ClientID == "" || cfg.ClientSecret == "":
+		return nil, errors.New("c1: an access token, or both a client id and a client secret, are required")
+	default:
+		if err := ValidateClientID(cfg.ClientID); err != nil {
+			return nil, fmt.Errorf("c1: %w", err)
+		}
+		key, err := ParseClientSecret(cfg.ClientSecret)
+		if err != nil {
+			return nil, fmt.Errorf("c1: %w", err)
+		}
+		u, _ := url.Parse(server)
+		c.auth = &clientCredentials{
+			http:     c.http,
+			tokenURL: server + tokenPath,
+			audience: u.Hostname(),
+			clientID: cfg.ClientID,
+			key:      key,
+			now:      now,
+		}
+	}
+	return c, nil
+}
+
+// normalizeServerURL checks that s is scheme://host[:port] (http or https,
+// an optional trailing slash) and returns it without the slash.
+func normalizeServerURL(s string) (string, error) {
+	if s == "" {
+		return "", errors.New("c1: server URL is required")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", errors.New("c1: server URL is not a valid URL")
+	}
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return "", errors.New("c1: server URL must start with https:// or http://")
+	}
+	if u.Host == "" || u.Hostname() == "" || u.User != nil || (u.Path != "" && u.Path != "/") ||
+		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return "", errors.New("c1: server URL must be scheme://host[:port] with no path, query or credentials")
+	}
+	return u.Scheme + "://" + u.Host, nil
+}
+
+// bearerToken accepts a token with or without a "Bearer " prefix and refuses
+// characters that cannot go in a header.
+func bearerToken(t string) (staticToken, error) {
+	t = strings.TrimSpace(t)
+	if len(t) > 7 && strings.EqualFold(t[:7], "bearer ") {
+		t = strings.TrimSpace(t[7:])
+	}
+	if t == "" {
+		return "", errors.New("c1: access token is empty")
+	}
+	for _, r := range t {
+		if r <= ' ' || r == 0x7f || r > 0x7e {
+			return "", errors.New("c1: access token contains spaces, control or non-ASCII characters")
+		}
+	}
+	return staticToken(t), nil
+}

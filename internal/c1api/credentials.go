@@ -1,0 +1,123 @@
+package c1api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/httpx"
+)
+
+// Operation names used in errors.
+const (
+	opRotate = "c1 rotate credential"
+	opGet    = "c1 get credential"
+	opRevoke = "c1 revoke credential"
+)
+
+// RotateCredential creates a new credential for the connector (POST
+// /api/v1/apps/connectors/credentials) and returns it with its ClientSecret,
+// which C1 never returns again. It does not revoke older credentials. The
+// answer's credential.clientSecret is read, falling back to a top-level
+// clientSecret; an answer without id or secret is an error. It is not
+// idempotent: an unreadable 2xx answer is not retried.
+func (c *Client) RotateCredential(ctx context.Context, appID, connectorID string) (*Credential, error) {
+	if err := checkIDs(opRotate, "app id", appID, "connector id", connectorID); err != nil {
+		return nil, err
+	}
+	body := map[string]string{"appId": appID, "connectorId": connectorID}
+	var ans credentialAnswer
+	req := httpx.Request{Op: opRotate, Method: http.MethodPost, URL: c.server + "/api/v1/apps/connectors/credentials", Body: body}
+	if err := c.call(ctx, req, &ans); err != nil {
+		return nil, err
+	}
+	w := ans.Credential
+	if w == nil {
+		w = &ans.wireCredential
+	}
+	if w.ClientSecret == "" {
+		w.ClientSecret = ans.wireCredential.ClientSecret
+	}
+	if w.ID == "" {
+		return nil, fmt.Errorf("%s: answer lacks the credential id", opRotate)
+	}
+	if w.ClientSecret == "" {
+		return nil, fmt.Errorf("%s: answer for credential %s lacks the client secret", opRotate, w.ID)
+	}
+	return w.credential(), nil
+}
+
+// GetCredential reads one credential (GET
+// /api/v1/apps/{app}/connectors/{conn}/credentials/{id}). ClientSecret is
+// always empty. A missing credential is an error for which
+// httpx.IsNotFound is true.
+func (c *Client) GetCredential(ctx context.Context, appID, connectorID, id string) (*Credential, error) {
+	u, err := c.credentialURL(opGet, appID, connectorID, id)
+	if err != nil {
+		return nil, err
+	}
+	var ans credentialAnswer
+	if err := c.call(ctx, httpx.Request{Op: opGet, Method: http.MethodGet, URL: u, Idempotent: true}, &ans); err != nil {
+		return nil, err
+	}
+	if ans.Credential == nil {
+		return nil, fmt.Errorf("%s: answer has no credential", opGet)
+	}
+	cred := ans.Credential.credential()
+	cred.ClientSecret = ""
+	return cred, nil
+}
+
+// RevokeCredential revokes one credential (POST
+// /api/v1/apps/{app}/connectors/{conn}/credentials/{id} with body {}). A
+// missing credential is an error for which httpx.IsNotFound is true.
+func (c *Client) RevokeCredential(ctx context.Context, appID, connectorID, id string) error {
+	u, err := c.credentialURL(opRevoke, appID, connectorID, id)
+	if err != nil {
+		return err
+	}
+	return c.call(ctx, httpx.Request{Op: opRevoke, Method: http.MethodPost, URL: u, Body: struct{}{}, Idempotent: true}, nil)
+}
+
+// credentialURL builds the per-credential URL with escaped segments.
+func (c *Client) credentialURL(op, appID, connectorID, id string) (string, error) {
+	if err := checkIDs(op, "app id", appID, "connector id", connectorID, "credential id", id); err != nil {
+		return "", err
+	}
+	return c.server + "/api/v1/apps/" + url.PathEscape(appID) + "/connectors/" + url.PathEscape(connectorID) +
+		"/credentials/" + url.PathEscape(id), nil
+}
+
+// checkIDs refuses empty ids and the dot segments "." and "..", which
+// escaping leaves as they are. Pairs are (name, value).
+func checkIDs(op string, pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		switch pairs[i+1] {
+		case "":
+			return fmt.Errorf("%s: %s is required", op, pairs[i])
+		case ".", "..":
+			return fmt.Errorf("%s: %s is not valid", op, pairs[i])
+		}
+	}
+	return nil
+}
+
+// call sends req with a bearer token. When a cached token meets a 401, it
+// drops the token and tries once more with a fresh one.
+func (c *Client) call(ctx context.Context, req httpx.Request, out any) error {
+	for try := 0; ; try++ {
+		tok, cached, err := c.auth.token(ctx)
+		if err != nil {
+			return err
+		}
+		req.Header = http.Header{"Authorization": {"Bearer " + tok}}
+		err = c.http.Do(ctx, req, out)
+		if try == 0 && cached && httpx.StatusOf(err) == http.StatusUnauthorized && !errors.Is(err, context.Canceled) {
+			c.auth.invalidate(tok)
+			continue
+		}
+		return err
+	}
+}

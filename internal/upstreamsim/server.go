@@ -1,0 +1,469 @@
+// Package upstreamsim simulates the two upstream SaaS APIs the plugin talks to,
+// C1 (ConductorOne) connector credentials and Aitronos personal-connector
+// admin credentials, on a single http.Handler.
+//
+// The simulator follows the reference in shared/upstream-api and is meant to be
+// exactly as strict as the real services: authentication, status codes, error
+// bodies and expiry are enforced, never relaxed. It is test and demo code; the
+// plugin never imports it.
+//
+// All time-dependent behaviour (token and credential expiry, client-assertion
+// windows, Aitronos expires_in and rate-limit windows) reads the clock given in
+// Options.Now plus any offset added with Advance, so tests never need to sleep.
+//
+// # Control API
+//
+// With Options.Admin set, the same handler serves a JSON control API under
+// /_sim/ so that another process can drive the simulator. Errors are
+// {"error": "..."} with status 400, 404, 405 or 409; successes are 200.
+//
+//	POST   /_sim/c1/clients           {"client_id"} -> {"client_id","client_secret"}
+//	POST   /_sim/c1/bearer-tokens     {"token"} -> {}
+//	POST   /_sim/c1/connectors        {"app_id","connector_id"} -> {}
+//	PUT    /_sim/c1/credential-ttl    {"ttl":"4m"} ("0s" = no expiry) -> {"ttl"}
+//	GET    /_sim/c1/credentials?app_id=&connector_id= -> {"credentials":[{"id","app_id","connector_id",
+//	       "client_id","display_name","created_at","expires_time","last_used_at","revoked","revoked_at"}]} (no secrets)
+//	POST   /_sim/c1/validate          {"client_id","client_secret"} -> {"valid":bool}
+//	POST   /_sim/faults               {"op","status","retry_after","body","malformed","latency":"2s","count","commit"} -> {}
+//	DELETE /_sim/faults               -> {}
+//	GET    /_sim/calls                -> {"token":n,"rotate":n,"get":n,"revoke":n,"aitronos":n}
+//	POST   /_sim/aitronos/keys        {"key","state"} (active|expired|deactivated|paused|no_admin; default active) -> {}
+//	PUT    /_sim/aitronos/connections Connection fields in snake_case (credential_id, connection_id, status, access_token,
+//	       is_redacted, extra_headers, ...), with "expires_at" (RFC 3339) or "expires_in" (seconds from now) -> {}
+//	PUT    /_sim/aitronos/rate-limit  {"per_minute":n} (0 = off) -> {}
+//	GET    /_sim/clock                -> {"now"}
+//	POST   /_sim/clock                {"advance":"10m"} -> {"now"}
+package upstreamsim
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Defaults and limits used by the simulator.
+const (
+	// DefaultCredentialTTL is the lifetime of a rotated C1 credential when
+	// Options.CredentialTTL is zero.
+	DefaultCredentialTTL = 720 * time.Hour
+	// DefaultTokenTTL is the lifetime of an access token issued by the C1
+	// token endpoint when Options.TokenTTL is zero.
+	DefaultTokenTTL = time.Hour
+	// DefaultAitronosRateLimit is the number of Aitronos requests a key may
+	// make per minute when Options.AitronosRateLimit is zero.
+	DefaultAitronosRateLimit = 100
+	// DefaultAitronosDailyLimit is the number of Aitronos requests a key may
+	// make per day when Options.AitronosDailyLimit is zero.
+	DefaultAitronosDailyLimit = 10000
+	// MaxAssertionLifetime is the longest exp-iat (and exp-nbf) window the C1
+	// token endpoint accepts in a client assertion.
+	MaxAssertionLifetime = 5 * time.Minute
+	// AssertionClockSkew is how far in the future a client assertion's iat
+	// and nbf may lie and still be accepted.
+	AssertionClockSkew = 30 * time.Second
+
+	// NoExpiry, given as Options.CredentialTTL, makes rotated credentials
+	// never expire (no expiresTime).
+	NoExpiry time.Duration = -1
+	// RateLimitOff, given as Options.AitronosRateLimit or
+	// Options.AitronosDailyLimit, disables that limit.
+	RateLimitOff = -1
+)
+
+// Operation names used by Calls and Fault.Op.
+const (
+	// OpToken is the C1 token endpoint, POST /auth/v1/token.
+	OpToken = "token"
+	// OpRotate is C1 RotateCredential.
+	OpRotate = "rotate"
+	// OpGet is C1 GetCredentials.
+	OpGet = "get"
+	// OpRevoke is C1 RevokeCredential.
+	OpRevoke = "revoke"
+	// OpAitronos is either Aitronos admin credentials endpoint.
+	OpAitronos = "aitronos"
+	// OpAny, used only as Fault.Op, matches every operation above.
+	OpAny = "*"
+)
+
+var knownOps = map[string]bool{OpToken: true, OpRotate: true, OpGet: true, OpRevoke: true, OpAitronos: true}
+
+// Options configure a Server. The zero value is usable and selects the
+// documented defaults.
+type Options struct {
+	// Now is the clock; nil means time.Now. It must be safe for concurrent
+	// use. Advance adds an offset on top of it.
+	Now func() time.Time
+	// CredentialTTL is the lifetime of a rotated C1 credential. Zero selects
+	// DefaultCredentialTTL (720h); NoExpiry (any negative value) makes
+	// credentials that never expire. SetCredentialTTL changes it later, and
+	// there zero means no expiry.
+	CredentialTTL time.Duration
+	// TokenTTL is the lifetime of C1 access tokens; zero or negative selects
+	// DefaultTokenTTL (1h).
+	TokenTTL time.Duration
+	// LegacyRotateShape makes RotateCredential answer in the older shape,
+	// with clientSecret at the top level instead of inside credential, and
+	// also serves the older path
+	// POST /api/v1/apps/{app_id}/connectors/{connector_id}/credentials.
+	LegacyRotateShape bool
+	// AitronosRateLimit is the number of requests an Aitronos key may make
+	// per minute. Zero selects DefaultAitronosRateLimit (100); RateLimitOff
+	// (any negative value) turns all Aitronos rate limiting off, including
+	// the daily limit and the X-RateLimit-* headers.
+	AitronosRateLimit int
+	// AitronosDailyLimit is the number of requests an Aitronos key may make
+	// per day. Zero selects DefaultAitronosDailyLimit (10,000); RateLimitOff
+	// (any negative value) turns only the daily limit off.
+	AitronosDailyLimit int
+	// Admin serves the control API under /_sim/ (see admin.go). Off by
+	// default; cmd/upstream-sim turns it on.
+	Admin bool
+}
+
+// Server simulates both upstream APIs. Create it with New; it is an
+// http.Handler safe for concurrent use.
+type Server struct {
+	mux *http.ServeMux
+
+	mu     sync.Mutex
+	clock  func() time.Time
+	offset time.Duration
+
+	tokenTTL   time.Duration
+	credTTL    time.Duration // 0 = no expiry
+	legacy     bool
+	rateLimit  int // 0 = off
+	dailyLimit int // 0 = off
+	admin      bool
+
+	// C1
+	clients      map[string]*apiClient   // registered API clients by client id
+	bearer       map[string]bool         // static bearer tokens
+	tokens       map[string]*accessToken // issued access tokens
+	connectors   map[connectorKey]bool
+	creds        map[string]*credential // connector credentials by id
+	credByClient map[string]*credential // connector credentials by client id
+	credSeq      int
+
+	// Aitronos
+	keys       map[string]KeyState
+	conns      map[string]*Connection // by connection id
+	connByCred map[string]string      // credential id -> connection id
+	buckets    map[string]*rateBucket
+
+	calls  map[string]int
+	faults []*faultEntry
+}
+
+type connectorKey struct{ appID, connectorID string }
+
+// New returns a Server configured by opts.
+func New(opts Options) *Server {
+	s := &Server{
+		clock:        opts.Now,
+		tokenTTL:     opts.TokenTTL,
+		credTTL:      opts.CredentialTTL,
+		legacy:       opts.LegacyRotateShape,
+		rateLimit:    opts.AitronosRateLimit,
+		dailyLimit:   opts.AitronosDailyLimit,
+		admin:        opts.Admin,
+		clients:      map[string]*apiClient{},
+		bearer:       map[string]bool{},
+		tokens:       map[string]*accessToken{},
+		connectors:   map[connectorKey]bool{},
+		creds:        map[string]*credential{},
+		credByClient: map[string]*credential{},
+		keys:         map[string]KeyState{},
+		conns:        map[string]*Connection{},
+		connByCred:   map[string]string{},
+		buckets:      map[string]*rateBucket{},
+		calls:        map[string]int{},
+	}
+	if s.clock == nil {
+		s.clock = time.Now
+	}
+	if s.tokenTTL <= 0 {
+		s.tokenTTL = DefaultTokenTTL
+	}
+	switch {
+	case s.credTTL == 0:
+		s.credTTL = DefaultCredentialTTL
+	case s.credTTL < 0:
+		s.credTTL = 0
+	}
+	switch {
+	case s.rateLimit == 0:
+		s.rateLimit = DefaultAitronosRateLimit
+	case s.rateLimit < 0:
+		s.rateLimit = 0
+	}
+	switch {
+	case s.dailyLimit == 0:
+		s.dailyLimit = DefaultAitronosDailyLimit
+	case s.dailyLimit < 0:
+		s.dailyLimit = 0
+	}
+	s.routes()
+	return s
+}
+
+func (s *Server) routes() {
+	m := http.NewServeMux()
+	// C1
+	m.HandleFunc("/auth/v1/token", func(w http.ResponseWriter, r *http.Request) {
+		s.runOp(OpToken, w, r, s.handleToken)
+	})
+	m.HandleFunc("/api/v1/apps/connectors/credentials", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			methodNotAllowedC1(w, http.MethodPost)
+			return
+		}
+		s.runOp(OpRotate, w, r, s.handleRotate)
+	})
+	m.HandleFunc("/api/v1/apps/{app_id}/connectors/{connector_id}/credentials", func(w http.ResponseWriter, r *http.Request) {
+		if !s.legacy {
+			writeC1Error(w, http.StatusNotFound, grpcNotFound, "Not Found")
+			return
+		}
+		if r.Method != http.MethodPost {
+			methodNotAllowedC1(w, http.MethodPost)
+			return
+		}
+		s.runOp(OpRotate, w, r, s.handleRotateLegacy)
+	})
+	m.HandleFunc("/api/v1/apps/{app_id}/connectors/{connector_id}/credentials/{id}", func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet:
+			s.runOp(OpGet, w, r, s.handleGet)
+		case http.MethodPost:
+			s.runOp(OpRevoke, w, r, s.handleRevoke)
+		default:
+			methodNotAllowedC1(w, "GET, POST")
+		}
+	})
+	// Aitronos
+	m.HandleFunc("/v1/personal-connectors/admin/credentials/{credential_id}", func(w http.ResponseWriter, r *http.Request) {
+		s.runOp(OpAitronos, w, r, s.aitronosHandler(false))
+	})
+	m.HandleFunc("/v1/personal-connectors/admin/credentials/by-connection/{connection_id}", func(w http.ResponseWriter, r *http.Request) {
+		s.runOp(OpAitronos, w, r, s.aitronosHandler(true))
+	})
+	// Control API
+	m.HandleFunc("/_sim/", func(w http.ResponseWriter, r *http.Request) {
+		if !s.admin {
+			writeC1Error(w, http.StatusNotFound, grpcNotFound, "Not Found")
+			return
+		}
+		s.handleAdmin(w, r)
+	})
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/") {
+			s.writeAitronosError(w, http.StatusNotFound, errNotFoundPath)
+			return
+		}
+		writeC1Error(w, http.StatusNotFound, grpcNotFound, "Not Found")
+	})
+	s.mux = m
+}
+
+// ServeHTTP serves both upstream APIs, and the control API under /_sim/ when
+// Options.Admin is set.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
+}
+
+// nowLocked returns the simulated time. The caller must hold s.mu.
+func (s *Server) nowLocked() time.Time {
+	return s.clock().Add(s.offset).UTC()
+}
+
+// Now returns the simulator's current time: Options.Now plus the offset
+// accumulated by Advance.
+func (s *Server) Now() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nowLocked()
+}
+
+// Advance moves the simulator's clock forward by d (backward if d is
+// negative), on top of Options.Now.
+func (s *Server) Advance(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.offset += d
+}
+
+// Calls reports how many requests reached operation op (OpToken, OpRotate,
+// OpGet, OpRevoke or OpAitronos), whatever their outcome.
+func (s *Server) Calls(op string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[op]
+}
+
+func (s *Server) allCalls() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(knownOps))
+	for op := range knownOps {
+		out[op] = s.calls[op]
+	}
+	return out
+}
+
+// Fault describes a failure to inject into an operation's answers.
+type Fault struct {
+	// Op is the operation to fail: OpToken, OpRotate, OpGet, OpRevoke,
+	// OpAitronos, or OpAny for all of them.
+	Op string
+	// Status is the HTTP status to answer with. Zero with Malformed false
+	// means the fault only adds Latency and the request is then served
+	// normally.
+	Status int
+	// RetryAfter, when set, is sent as the Retry-After header (seconds or an
+	// HTTP date).
+	RetryAfter string
+	// Body is the answer's body; empty selects an error body in the
+	// operation's usual style.
+	Body string
+	// Malformed answers with a truncated JSON body, with status 200 unless
+	// Status is set.
+	Malformed bool
+	// Latency delays the answer. The wait ends early, with no answer, when
+	// the request's context is cancelled.
+	Latency time.Duration
+	// Count is how many requests the fault applies to; zero or negative
+	// means until ClearFaults.
+	Count int
+	// Commit carries the operation out (for example the credential is
+	// created or revoked) before its real answer is replaced by the fault's,
+	// simulating an answer lost on the way back.
+	Commit bool
+}
+
+type faultEntry struct {
+	f         Fault
+	remaining int // 0 = unlimited
+}
+
+// InjectFault adds f. Faults apply in the order injected; the first one
+// matching a request's operation is used (and its Count consumed).
+func (s *Server) InjectFault(f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := &faultEntry{f: f}
+	if f.Count > 0 {
+		e.remaining = f.Count
+	}
+	s.faults = append(s.faults, e)
+}
+
+// ClearFaults removes every injected fault.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = nil
+}
+
+// beginOp counts a call to op and returns the fault to apply, if any.
+func (s *Server) beginOp(op string) *Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls[op]++
+	for i, e := range s.faults {
+		if e.f.Op != op && e.f.Op != OpAny {
+			continue
+		}
+		f := e.f
+		if e.remaining > 0 {
+			e.remaining--
+			if e.remaining == 0 {
+				s.faults = append(s.faults[:i:i], s.faults[i+1:]...)
+			}
+		}
+		return &f
+	}
+	return nil
+}
+
+func (s *Server) runOp(op string, w http.ResponseWriter, r *http.Request, h http.HandlerFunc) {
+	f := s.beginOp(op)
+	if f == nil {
+		h(w, r)
+		return
+	}
+	if f.Latency > 0 && !sleepCtx(r.Context(), f.Latency) {
+		return // client gone
+	}
+	if f.Status == 0 && !f.Malformed {
+		h(w, r)
+		return
+	}
+	if f.Commit {
+		h(httptest.NewRecorder(), r)
+	}
+	s.writeFault(op, w, f)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (s *Server) writeFault(op string, w http.ResponseWriter, f *Fault) {
+	status := f.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	if f.RetryAfter != "" {
+		w.Header().Set("Retry-After", f.RetryAfter)
+	}
+	body := f.Body
+	switch {
+	case body != "":
+		if looksJSON(body) {
+			w.Header().Set("Content-Type", "application/json")
+		} else {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		}
+	case f.Malformed:
+		w.Header().Set("Content-Type", "application/json")
+		switch op {
+		case OpToken:
+			body = `{"access_token":"`
+		case OpAitronos:
+			body = `{"connection_id":"conn_`
+		default:
+			body = `{"credential":{"id":"`
+		}
+	default:
+		switch op {
+		case OpToken:
+			writeOAuthError(w, status, oauthErrorForStatus(status), "injected fault")
+			return
+		case OpAitronos:
+			s.writeAitronosError(w, status, aitronosErrorForStatus(status))
+			return
+		default:
+			writeC1Error(w, status, grpcCodeForStatus(status), strings.ToLower(http.StatusText(status)))
+			return
+		}
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
+}
+
+func looksJSON(s string) bool {
+	s = strings.TrimSpace(s)
+	return strings.HasPrefix(s, "{") || strings.HasPrefix(s, "[")
+}

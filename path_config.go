@@ -1,0 +1,292 @@
+package c1
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/aitronos"
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/c1api"
+)
+
+const pathConfigHelpSyn = `Configure the upstream APIs and the rotation policy.`
+
+const pathConfigHelpDesc = `
+C1: either c1_client_id with c1_client_secret (the "secret-token:conductorone.com:v1:..."
+form; the engine logs in with a signed client assertion and never sends the secret), or
+c1_access_token (a bearer token). c1_server_url defaults to https:// and the host in the
+client id. Aitronos: aitronos_api_key, sent in the aitronos_key_header header.
+Secrets are write-only: a read reports only whether they are set. Writing an empty
+string to a secret field clears it.
+`
+
+// pathConfig is the config path.
+func pathConfig(b *backend) []*framework.Path {
+	return []*framework.Path{{
+		Pattern: "config",
+		DisplayAttrs: &framework.DisplayAttributes{
+			OperationPrefix: "c1",
+		},
+		Fields: map[string]*framework.FieldSchema{
+			"c1_client_id": {
+				Type:        framework.TypeString,
+				Description: `C1 OAuth client id, "<name>@<tenant host>/<kind>".`,
+			},
+			"c1_client_secret": {
+				Type:         framework.TypeString,
+				Description:  `C1 client secret, "secret-token:conductorone.com:v1:...". Write-only.`,
+				DisplayAttrs: &framework.DisplayAttributes{Sensitive: true},
+			},
+			"c1_access_token": {
+				Type:         framework.TypeString,
+				Description:  "Static C1 bearer token, instead of client credentials. Write-only.",
+				DisplayAttrs: &framework.DisplayAttributes{Sensitive: true},
+			},
+			"c1_server_url": {
+				Type:        framework.TypeString,
+				Description: "C1 API URL. Default: https:// and the host of c1_client_id. Plain http only to loopback.",
+			},
+			"rotation_period": {
+				Type:        framework.TypeDurationSecond,
+				Default:     int(defaultRotationPeriod.Seconds()),
+				Description: "Rotate a credential once it is this old. 0 turns age-based rotation off.",
+			},
+			"rotate_before_expiry": {
+				Type:        framework.TypeDurationSecond,
+				Default:     int(defaultRotateBeforeExpiry.Seconds()),
+				Description: "Rotate a credential when less than this remains before its expiresTime (or a third of its lifetime, if smaller; never less than two periodic ticks).",
+			},
+			"revoke_grace": {
+				Type:        framework.TypeDurationSecond,
+				Default:     int(defaultRevokeGrace.Seconds()),
+				Description: "How long a replaced credential stays valid (and at least until its leases end) before it is revoked upstream.",
+			},
+			"request_timeout": {
+				Type:        framework.TypeDurationSecond,
+				Default:     int(defaultRequestTimeout.Seconds()),
+				Description: "Timeout of one upstream request attempt.",
+			},
+			"max_retries": {
+				Type:        framework.TypeInt,
+				Default:     defaultMaxRetries,
+				Description: "Retries of an upstream request after a timeout, 429 or 5xx (0 to 10).",
+			},
+			"rotation_concurrency": {
+				Type:        framework.TypeInt,
+				Default:     defaultRotationConcurrency,
+				Description: "How many connectors the periodic sweep works on at once (1 to 64).",
+			},
+			"aitronos_url": {
+				Type:        framework.TypeString,
+				Default:     defaultAitronosURL,
+				Description: "Aitronos API URL. Plain http only to loopback.",
+			},
+			"aitronos_api_key": {
+				Type:         framework.TypeString,
+				Description:  "Aitronos admin API key. Write-only.",
+				DisplayAttrs: &framework.DisplayAttributes{Sensitive: true},
+			},
+			"aitronos_key_header": {
+				Type:        framework.TypeString,
+				Default:     defaultAitronosKeyHeader,
+				Description: "Header that carries the Aitronos API key: X-API-Key, X-Flowplate-Key or X-Aitronos-Hub-Key.",
+			},
+			"aitronos_return_refresh_token": {
+				Type:        framework.TypeBool,
+				Default:     false,
+				Description: "Include the connection's refresh token in oauth/ reads.",
+			},
+			"aitronos_cache_ttl": {
+				Type:        framework.TypeDurationSecond,
+				Default:     int(defaultAitronosCacheTTL.Seconds()),
+				Description: "How long an Aitronos answer is reused (never past the token's expiry). 0 turns the cache off.",
+			},
+		},
+		ExistenceCheck: b.configExists,
+		Operations: map[logical.Operation]framework.OperationHandler{
+			logical.CreateOperation: &framework.PathOperation{Callback: b.configWrite},
+			logical.UpdateOperation: &framework.PathOperation{Callback: b.configWrite},
+			logical.ReadOperation:   &framework.PathOperation{Callback: b.configRead},
+			logical.DeleteOperation: &framework.PathOperation{Callback: b.configDelete},
+		},
+		HelpSynopsis:    pathConfigHelpSyn,
+		HelpDescription: strings.TrimSpace(pathConfigHelpDesc),
+	}}
+}
+
+func (b *backend) configExists(ctx context.Context, req *logical.Request, _ *framework.FieldData) (bool, error) {
+	cfg, err := getConfig(ctx, req.Storage)
+	return cfg != nil, err
+}
+
+func (b *backend) configRead(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	cfg, err := getConfig(ctx, req.Storage)
+	if err != nil || cfg == nil {
+		return nil, err
+	}
+	serverURL, _ := cfg.c1ServerURL()
+	return &logical.Response{Data: map[string]any{
+		"c1_client_id":                  cfg.C1ClientID,
+		"c1_client_secret_set":          cfg.C1ClientSecret != "",
+		"c1_access_token_set":           cfg.C1AccessToken != "",
+		"c1_server_url":                 serverURL,
+		"rotation_period":               int64(cfg.Policy.RotationPeriod.Seconds()),
+		"rotate_before_expiry":          int64(cfg.Policy.RotateBeforeExpiry.Seconds()),
+		"revoke_grace":                  int64(cfg.Policy.RevokeGrace.Seconds()),
+		"request_timeout":               int64(cfg.RequestTimeout.Seconds()),
+		"max_retries":                   cfg.MaxRetries,
+		"rotation_concurrency":          cfg.RotationConcurrency,
+		"aitronos_url":                  cfg.AitronosURL,
+		"aitronos_api_key_set":          cfg.AitronosAPIKey != "",
+		"aitronos_key_header":           cfg.AitronosKeyHeader,
+		"aitronos_return_refresh_token": cfg.AitronosReturnRefreshToken,
+		"aitronos_cache_ttl":            int64(cfg.AitronosCacheTTL.Seconds()),
+	}}, nil
+}
+
+func (b *backend) configWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	if err := checkRequest(req, d); err != nil {
+		return nil, err
+	}
+	cfg, err := getConfig(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	if cfg == nil {
+		cfg = defaultConfig()
+	}
+	if err := applyConfigFields(cfg, d); err != nil {
+		return nil, err
+	}
+	if err := validateConfig(cfg); err != nil {
+		return nil, err
+	}
+	if err := putConfig(ctx, req.Storage, cfg); err != nil {
+		return nil, err
+	}
+	b.resetClients()
+	return nil, nil
+}
+
+// applyConfigFields copies the fields the request set onto cfg.
+func applyConfigFields(cfg *pluginConfig, d *framework.FieldData) error {
+	strs := map[string]*string{
+		"c1_client_id":        &cfg.C1ClientID,
+		"c1_client_secret":    &cfg.C1ClientSecret,
+		"c1_access_token":     &cfg.C1AccessToken,
+		"c1_server_url":       &cfg.C1ServerURL,
+		"aitronos_url":        &cfg.AitronosURL,
+		"aitronos_api_key":    &cfg.AitronosAPIKey,
+		"aitronos_key_header": &cfg.AitronosKeyHeader,
+	}
+	for name, dst := range strs {
+		if v, ok := d.GetOk(name); ok {
+			*dst = strings.TrimSpace(v.(string))
+		}
+	}
+	durs := map[string]*time.Duration{
+		"rotation_period":      &cfg.Policy.RotationPeriod,
+		"rotate_before_expiry": &cfg.Policy.RotateBeforeExpiry,
+		"revoke_grace":         &cfg.Policy.RevokeGrace,
+		"request_timeout":      &cfg.RequestTimeout,
+		"aitronos_cache_ttl":   &cfg.AitronosCacheTTL,
+	}
+	for name, dst := range durs {
+		v, ok, err := durationField(d, name)
+		if err != nil {
+			return err
+		}
+		if ok {
+			*dst = v
+		}
+	}
+	if v, ok := d.GetOk("max_retries"); ok {
+		cfg.MaxRetries = v.(int)
+	}
+	if v, ok := d.GetOk("rotation_concurrency"); ok {
+		cfg.RotationConcurrency = v.(int)
+	}
+	if v, ok := d.GetOk("aitronos_return_refresh_token"); ok {
+		cfg.AitronosReturnRefreshToken = v.(bool)
+	}
+	return nil
+}
+
+// validateConfig checks the config as a whole. Messages name fields, never values of secrets.
+func validateConfig(cfg *pluginConfig) error {
+	if cfg.C1AccessToken != "" && (cfg.C1ClientID != "" || cfg.C1ClientSecret != "") {
+		return badRequest("set either c1_access_token or c1_client_id with c1_client_secret, not both (write an empty string to clear one)")
+	}
+	if (cfg.C1ClientID == "") != (cfg.C1ClientSecret == "") {
+		return badRequest("c1_client_id and c1_client_secret go together: set both")
+	}
+	if cfg.C1ClientID != "" {
+		if err := c1api.ValidateClientID(cfg.C1ClientID); err != nil {
+			return badRequest("field \"c1_client_id\": %v", err)
+		}
+		if _, err := c1api.ParseClientSecret(cfg.C1ClientSecret); err != nil {
+			return badRequest("field \"c1_client_secret\": %v", err)
+		}
+	}
+	if cfg.C1ServerURL != "" {
+		u, err := checkUpstreamURL("c1_server_url", cfg.C1ServerURL)
+		if err != nil {
+			return err
+		}
+		cfg.C1ServerURL = u
+	}
+	if cfg.c1Configured() {
+		if _, err := cfg.c1ServerURL(); err != nil {
+			return err
+		}
+	}
+	if !cfg.c1Configured() && !cfg.aitronosConfigured() {
+		return badRequest("config needs C1 credentials (c1_client_id with c1_client_secret, or c1_access_token) or an Aitronos key (aitronos_api_key)")
+	}
+	if cfg.RequestTimeout < time.Second || cfg.RequestTimeout > 10*time.Minute {
+		return badRequest("field \"request_timeout\" must be between 1s and 10m")
+	}
+	if cfg.MaxRetries < 0 || cfg.MaxRetries > 10 {
+		return badRequest("field \"max_retries\" must be between 0 and 10")
+	}
+	if cfg.RotationConcurrency < 1 || cfg.RotationConcurrency > 64 {
+		return badRequest("field \"rotation_concurrency\" must be between 1 and 64")
+	}
+	u, err := checkUpstreamURL("aitronos_url", cfg.AitronosURL)
+	if err != nil {
+		return err
+	}
+	cfg.AitronosURL = u
+	header, ok := aitronos.ValidKeyHeader(cfg.AitronosKeyHeader)
+	if !ok {
+		return badRequest("field \"aitronos_key_header\" must be one of %s", strings.Join(aitronos.KeyHeaders, ", "))
+	}
+	cfg.AitronosKeyHeader = header
+	return nil
+}
+
+// c1ServerURL is the C1 API URL: the one set, or the one derived from the client id.
+func (c *pluginConfig) c1ServerURL() (string, error) {
+	if c.C1ServerURL != "" {
+		return c.C1ServerURL, nil
+	}
+	if c.C1ClientID == "" {
+		return "", badRequest("field \"c1_server_url\" is required with c1_access_token")
+	}
+	u, err := c1api.ServerURLFromClientID(c.C1ClientID)
+	if err != nil {
+		return "", badRequest("field \"c1_client_id\": %v", err)
+	}
+	return u, nil
+}
+
+func (b *backend) configDelete(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	if err := req.Storage.Delete(ctx, configStorageKey); err != nil {
+		return nil, err
+	}
+	b.resetClients()
+	return nil, nil
+}

@@ -1,0 +1,158 @@
+package c1
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/upstreamsim"
+)
+
+func TestConfigReadNeverReturnsSecrets(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{})
+	e.configure(map[string]any{"aitronos_api_key": "ak_" + strings.Repeat("k", 40), "aitronos_url": e.url})
+
+	resp := e.mustDo(logical.ReadOperation, "config", nil)
+	for k, v := range resp.Data {
+		if s, ok := v.(string); ok && (strings.Contains(s, "secret-token") || strings.HasPrefix(s, "ak_")) {
+			t.Errorf("config read returns a secret in %q", k)
+		}
+	}
+	for _, k := range []string{"c1_client_secret", "c1_access_token", "aitronos_api_key"} {
+		if _, ok := resp.Data[k]; ok {
+			t.Errorf("config read has field %q", k)
+		}
+	}
+	if resp.Data["c1_client_secret_set"] != true || resp.Data["aitronos_api_key_set"] != true {
+		t.Errorf("config read does not say the secrets are set: %v %v", resp.Data["c1_client_secret_set"], resp.Data["aitronos_api_key_set"])
+	}
+	if resp.Data["c1_server_url"] != e.url || resp.Data["c1_client_id"] != e.clientID {
+		t.Errorf("config read: server url %v, client id %v", resp.Data["c1_server_url"], resp.Data["c1_client_id"])
+	}
+	if resp.Data["rotation_period"] != int64(720*3600) || resp.Data["revoke_grace"] != int64(3600) ||
+		resp.Data["rotate_before_expiry"] != int64(24*3600) || resp.Data["rotation_concurrency"] != defaultRotationConcurrency {
+		t.Errorf("config defaults: %v %v %v %v", resp.Data["rotation_period"], resp.Data["revoke_grace"],
+			resp.Data["rotate_before_expiry"], resp.Data["rotation_concurrency"])
+	}
+}
+
+func TestConfigUpdateKeepsSecretsAndDerivesServerURL(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{})
+	e.configure(nil)
+	e.mustDo(logical.UpdateOperation, "config", map[string]any{"rotation_period": "2h"})
+	cfg, err := getConfig(t.Context(), e.storage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.C1ClientSecret != e.clientSecret {
+		t.Error("an update without c1_client_secret dropped the stored secret")
+	}
+	if cfg.Policy.RotationPeriod.Hours() != 2 {
+		t.Errorf("rotation_period = %v", cfg.Policy.RotationPeriod)
+	}
+
+	// With no c1_server_url, the URL comes from the client id's host.
+	e.mustDo(logical.UpdateOperation, "config", map[string]any{
+		"c1_server_url": "", "c1_client_id": "vault@acme.conductor.one/pcc",
+	})
+	resp := e.mustDo(logical.ReadOperation, "config", nil)
+	if got := resp.Data["c1_server_url"]; got != "https://acme.conductor.one" {
+		t.Errorf("derived c1_server_url = %v", got)
+	}
+
+	// Switching to a bearer token needs the client credentials cleared.
+	if _, err := e.do(logical.UpdateOperation, "config", map[string]any{"c1_access_token": "tok"}); statusOf(err) != http.StatusBadRequest {
+		t.Errorf("token beside client credentials: %v", err)
+	}
+	e.mustDo(logical.UpdateOperation, "config", map[string]any{
+		"c1_access_token": "tok", "c1_client_id": "", "c1_client_secret": "", "c1_server_url": "https://acme.conductor.one",
+	})
+	resp = e.mustDo(logical.ReadOperation, "config", nil)
+	if resp.Data["c1_access_token_set"] != true || resp.Data["c1_client_secret_set"] != false {
+		t.Errorf("after switching to a token: %v %v", resp.Data["c1_access_token_set"], resp.Data["c1_client_secret_set"])
+	}
+}
+
+func TestConfigRefusesBadInputAndStoresNothing(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{})
+	good := func() map[string]any {
+		return map[string]any{"c1_client_id": e.clientID, "c1_client_secret": e.clientSecret, "c1_server_url": e.url}
+	}
+	with := func(k string, v any) map[string]any {
+		d := good()
+		d[k] = v
+		return d
+	}
+	cases := map[string]struct {
+		data  map[string]any
+		field string
+	}{
+		"unknown field":            {with("rotation_perod", "1h"), "rotation_perod"},
+		"duration does not parse":  {with("rotation_period", "soon"), "rotation_period"},
+		"negative duration":        {with("revoke_grace", "-1h"), "revoke_grace"},
+		"int does not parse":       {with("max_retries", "many"), "max_retries"},
+		"bool does not parse":      {with("aitronos_return_refresh_token", "maybe"), "aitronos_return_refresh_token"},
+		"too many retries":         {with("max_retries", 99), "max_retries"},
+		"concurrency zero":         {with("rotation_concurrency", 0), "rotation_concurrency"},
+		"secret not a token":       {with("c1_client_secret", "hunter2-not-a-token"), "c1_client_secret"},
+		"client id without host":   {with("c1_client_id", "no-at-sign"), "c1_client_id"},
+		"plain http to a remote":   {with("c1_server_url", "http://acme.conductor.one"), "c1_server_url"},
+		"url with a query":         {with("c1_server_url", "https://acme.conductor.one/?x=1"), "c1_server_url"},
+		"unknown key header":       {with("aitronos_key_header", "Authorization"), "aitronos_key_header"},
+		"aitronos http remote":     {with("aitronos_url", "http://api.aitronos.com"), "aitronos_url"},
+		"secret without client id": {map[string]any{"c1_client_secret": e.clientSecret, "c1_server_url": e.url}, "c1_client_id"},
+		"nothing to talk to":       {map[string]any{"rotation_period": "1h"}, "c1_client_id"},
+		"token without server url": {map[string]any{"c1_access_token": "tok"}, "c1_server_url"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := e.do(logical.UpdateOperation, "config", tc.data)
+			if statusOf(err) != http.StatusBadRequest {
+				t.Fatalf("status %d, error %v", statusOf(err), err)
+			}
+			if !strings.Contains(err.Error(), tc.field) {
+				t.Errorf("error does not name %q: %v", tc.field, err)
+			}
+			if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "secret-token:") {
+				t.Error("error echoes a secret value")
+			}
+			if keys := e.storageKeys(); len(keys) != 0 {
+				t.Errorf("stored %v", keys)
+			}
+		})
+	}
+}
+
+func TestConfigDelete(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{})
+	e.configure(nil)
+	e.mustDo(logical.DeleteOperation, "config", nil)
+	if resp := e.mustDo(logical.ReadOperation, "config", nil); resp != nil {
+		t.Errorf("config still readable after delete")
+	}
+	_, err := e.do(logical.UpdateOperation, "creds/app1/conn1", nil)
+	if statusOf(err) != http.StatusBadRequest || !strings.Contains(err.Error(), "config") {
+		t.Errorf("register without config: %v", err)
+	}
+}
+
+func TestSecretFieldsAreSensitive(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{})
+	for _, p := range e.b.Paths {
+		for name, f := range p.Fields {
+			secret := strings.Contains(name, "secret") || strings.Contains(name, "token") || strings.Contains(name, "api_key")
+			if secret && f.Type == 0 {
+				continue
+			}
+			if secret && (f.DisplayAttrs == nil || !f.DisplayAttrs.Sensitive) && !strings.HasSuffix(name, "_refresh_token") {
+				t.Errorf("path %s field %s is not marked sensitive", p.Pattern, name)
+			}
+		}
+	}
+	special := e.b.PathsSpecial.SealWrapStorage
+	if len(special) != 2 || special[0] != configStorageKey || special[1] != connectorStoragePrefix {
+		t.Errorf("seal-wrapped storage = %v", special)
+	}
+}

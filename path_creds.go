@@ -1,0 +1,320 @@
+package c1
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+const pathCredsHelpSyn = `Manage C1 connectors and read their current credential as a lease.`
+
+const pathCredsHelpDesc = `
+A write registers a connector: the engine creates its first credential upstream and
+stores it before answering. A later write changes only the connector's rotation
+overrides. A read returns the current credential (client_id, client_secret) as a
+lease that ends no later than the credential stops working: its expiry, its planned
+revocation, or the mount's max TTL. Leases are not renewable: read again. Revoking a
+lease does not revoke the credential, which all consumers of the connector share.
+A delete revokes upstream every credential the engine created for the connector
+and forgets it.
+`
+
+// connectorFields are the fields of creds/<app_id>/<connector_id>.
+func connectorFields() map[string]*framework.FieldSchema {
+	return map[string]*framework.FieldSchema{
+		"app_id":       {Type: framework.TypeString, Description: "The C1 app id.", Required: true},
+		"connector_id": {Type: framework.TypeString, Description: "The C1 connector id.", Required: true},
+		"rotation_period": {
+			Type:        framework.TypeDurationSecond,
+			Description: "Overrides the config's rotation_period for this connector.",
+		},
+		"rotate_before_expiry": {
+			Type:        framework.TypeDurationSecond,
+			Description: "Overrides the config's rotate_before_expiry for this connector.",
+		},
+		"revoke_grace": {
+			Type:        framework.TypeDurationSecond,
+			Description: "Overrides the config's revoke_grace for this connector.",
+		},
+	}
+}
+
+// pathCreds are the creds/ paths.
+func pathCreds(b *backend) []*framework.Path {
+	return []*framework.Path{
+		{
+			Pattern:      "creds/?$",
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "c1", OperationSuffix: "connectors"},
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ListOperation: &framework.PathOperation{Callback: b.credsList},
+			},
+			HelpSynopsis: "List the managed connectors as <app_id>/<connector_id>.",
+		},
+		{
+			Pattern:        "creds/" + segment("app_id") + "/" + segment("connector_id") + "$",
+			DisplayAttrs:   &framework.DisplayAttributes{OperationPrefix: "c1", OperationSuffix: "connector"},
+			Fields:         connectorFields(),
+			ExistenceCheck: b.connectorExists,
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.CreateOperation: &framework.PathOperation{Callback: b.credsWrite, ForwardPerformanceStandby: true, ForwardPerformanceSecondary: true},
+				logical.UpdateOperation: &framework.PathOperation{Callback: b.credsWrite, ForwardPerformanceStandby: true, ForwardPerformanceSecondary: true},
+				logical.ReadOperation:   &framework.PathOperation{Callback: b.credsRead},
+				logical.DeleteOperation: &framework.PathOperation{Callback: b.credsDelete, ForwardPerformanceStandby: true, ForwardPerformanceSecondary: true},
+			},
+			HelpSynopsis:    pathCredsHelpSyn,
+			HelpDescription: strings.TrimSpace(pathCredsHelpDesc),
+		},
+		{
+			Pattern:      "creds/" + segment("app_id") + "/" + segment("connector_id") + "/" + segment("credential_id") + "$",
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "c1", OperationSuffix: "credential-metadata"},
+			Fields: map[string]*framework.FieldSchema{
+				"app_id":        {Type: framework.TypeString, Description: "The C1 app id.", Required: true},
+				"connector_id":  {Type: framework.TypeString, Description: "The C1 connector id.", Required: true},
+				"credential_id": {Type: framework.TypeString, Description: "The credential id.", Required: true},
+			},
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ReadOperation: &framework.PathOperation{Callback: b.credentialMetadataRead},
+			},
+			HelpSynopsis: "Read a connector credential's upstream metadata (never its secret).",
+		},
+	}
+}
+
+// segment is a path pattern capturing one whole segment. It takes anything
+// but '/', so the handlers see bad ids and refuse them with a 400 that says why.
+func segment(name string) string { return `(?P<` + name + `>[^/]+)` }
+
+// connectorKeyFrom reads and checks the connector ids of a request.
+func connectorKeyFrom(d *framework.FieldData) (connectorKey, error) {
+	k := connectorKey{d.Get("app_id").(string), d.Get("connector_id").(string)}
+	if err := checkID("app_id", k.AppID); err != nil {
+		return k, err
+	}
+	return k, checkID("connector_id", k.ConnectorID)
+}
+
+func (b *backend) connectorExists(ctx context.Context, req *logical.Request, d *framework.FieldData) (bool, error) {
+	k, err := connectorKeyFrom(d)
+	if err != nil {
+		return false, nil // the handler answers the 400
+	}
+	e, err := getConnector(ctx, req.Storage, k)
+	return e != nil, err
+}
+
+func (b *backend) credsList(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	keys, err := listConnectors(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = k.String()
+	}
+	return logical.ListResponse(names), nil
+}
+
+// overridesFrom reads the policy override fields a request set onto o.
+func overridesFrom(d *framework.FieldData, o *policyOverrides) error {
+	for name, dst := range map[string]**time.Duration{
+		"rotation_period":      &o.RotationPeriod,
+		"rotate_before_expiry": &o.RotateBeforeExpiry,
+		"revoke_grace":         &o.RevokeGrace,
+	} {
+		v, ok, err := durationField(d, name)
+		if err != nil {
+			return err
+		}
+		if ok {
+			*dst = &v
+		}
+	}
+	return nil
+}
+
+func (b *backend) credsWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	if err := checkRequest(req, d); err != nil {
+		return nil, err
+	}
+	k, err := connectorKeyFrom(d)
+	if err != nil {
+		return nil, err
+	}
+	var o policyOverrides
+	if err := overridesFrom(d, &o); err != nil {
+		return nil, err
+	}
+
+	existing, err := getConnector(ctx, req.Storage, k)
+	if err != nil {
+		return nil, err
+	}
+	if existing != nil {
+		_, err := b.updateConnector(ctx, req.Storage, k, func(e *connectorEntry) (*connectorEntry, error) {
+			if e == nil {
+				return nil, notManaged(k)
+			}
+			merged := &e.Overrides
+			if o.RotationPeriod != nil {
+				merged.RotationPeriod = o.RotationPeriod
+			}
+			if o.RotateBeforeExpiry != nil {
+				merged.RotateBeforeExpiry = o.RotateBeforeExpiry
+			}
+			if o.RevokeGrace != nil {
+				merged.RevokeGrace = o.RevokeGrace
+			}
+			return e, nil
+		})
+		return nil, err
+	}
+
+	result, err := b.register(ctx, req.Storage, k, o)
+	if err != nil {
+		return nil, err
+	}
+	return &logical.Response{Data: credentialSummary(k, result.Current)}, nil
+}
+
+// credentialSummary describes a credential without its secret.
+func credentialSummary(k connectorKey, c *storedCredential) map[string]any {
+	return map[string]any{
+		"app_id":        k.AppID,
+		"connector_id":  k.ConnectorID,
+		"credential_id": c.ID,
+		"client_id":     c.ClientID,
+		"created_at":    formatTime(c.CreatedAt),
+		"expires_time":  formatTime(c.ExpiresTime),
+	}
+}
+
+// formatTime is RFC 3339 in UTC, or "" for the zero time.
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func (b *backend) credsRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	k, err := connectorKeyFrom(d)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := getConfig(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	if cfg == nil {
+		return nil, badRequest("the engine is not configured: write its config first")
+	}
+	maxTTL := b.System().MaxLeaseTTL()
+	now := b.now()
+
+	var (
+		served *storedCredential
+		ttl    time.Duration
+	)
+	// Record how far the lease reaches, so the credential, once replaced,
+	// is revoked only after this lease has ended.
+	_, err = b.updateConnector(ctx, req.Storage, k, func(e *connectorEntry) (*connectorEntry, error) {
+		if e == nil {
+			return nil, notManaged(k)
+		}
+		c := e.Current
+		if c == nil {
+			return nil, logical.CodedError(http.StatusServiceUnavailable,
+				fmt.Sprintf("connector %s has no current credential: write rotate/%s to create one", k, k))
+		}
+		planned, _ := policyFor(cfg, e).plannedRevocation(c, now)
+		var ok bool
+		ttl, ok = leaseTTL(now, maxTTL, c.ExpiresTime, planned)
+		if !ok {
+			return nil, logical.CodedError(http.StatusServiceUnavailable,
+				fmt.Sprintf("the current credential %s of connector %s has expired or is about to; "+
+					"it is rotated on the next periodic run, or now with a write to rotate/%s", c.ID, k, k))
+		}
+		served = c
+		if end := now.Add(ttl); end.After(c.LeaseHorizon) {
+			c.LeaseHorizon = end
+			return e, nil
+		}
+		return nil, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	data := credentialSummary(k, served)
+	data["client_secret"] = served.ClientSecret
+	internal := map[string]any{"app_id": k.AppID, "connector_id": k.ConnectorID, "credential_id": served.ID}
+	return leaseResponse(b.Secret(secretTypeC1Credential), data, internal, ttl), nil
+}
+
+func (b *backend) credsDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	k, err := connectorKeyFrom(d)
+	if err != nil {
+		return nil, err
+	}
+	return nil, b.deregister(ctx, req.Storage, k)
+}
+
+func (b *backend) credentialMetadataRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	k, err := connectorKeyFrom(d)
+	if err != nil {
+		return nil, err
+	}
+	id := d.Get("credential_id").(string)
+	if err := checkID("credential_id", id); err != nil {
+		return nil, err
+	}
+	client, _, err := b.c1Client(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	cred, err := client.GetCredential(ctx, k.AppID, k.ConnectorID, id)
+	if err != nil {
+		return nil, upstreamError(fmt.Sprintf("reading credential %s of connector %s", id, k), err)
+	}
+	state := "unmanaged"
+	if e, err := getConnector(ctx, req.Storage, k); err != nil {
+		return nil, err
+	} else if e != nil {
+		state = e.stateOf(id)
+	}
+	return &logical.Response{Data: map[string]any{
+		"credential_id": cred.ID,
+		"app_id":        cred.AppID,
+		"connector_id":  cred.ConnectorID,
+		"client_id":     cred.ClientID,
+		"display_name":  cred.DisplayName,
+		"created_at":    formatTime(cred.CreatedAt),
+		"updated_at":    formatTime(cred.UpdatedAt),
+		"expires_time":  formatTime(cred.ExpiresTime),
+		"last_used_at":  formatTime(cred.LastUsedAt),
+		"deleted_at":    formatTime(cred.DeletedAt),
+		"state":         state,
+	}}, nil
+}
+
+// stateOf says what the engine holds of credential id: current, pending,
+// retiring, or unmanaged.
+func (e *connectorEntry) stateOf(id string) string {
+	switch {
+	case e.Current != nil && e.Current.ID == id:
+		return "current"
+	case e.Pending != nil && e.Pending.ID == id:
+		return "pending"
+	}
+	for _, c := range e.Retiring {
+		if c.ID == id {
+			return "retiring"
+		}
+	}
+	return "unmanaged"
+}

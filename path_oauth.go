@@ -1,0 +1,162 @@
+package c1
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/aitronos"
+)
+
+// unknownExpiryTTL is the lease of a token whose expiry the upstream does not
+// say: short, so consumers come back for a fresh one.
+const unknownExpiryTTL = 5 * time.Minute
+
+const pathOAuthHelpDesc = `
+Reads an Aitronos personal connector's OAuth access token, by credential id or by
+connection id, as a lease that ends no later than the token expires. The refresh
+token is included only when config sets aitronos_return_refresh_token. A connection
+that is expired, not yet authorized, disabled or redacted is an error, never a token.
+`
+
+// pathOAuth are the oauth/ paths.
+func pathOAuth(b *backend) []*framework.Path {
+	return []*framework.Path{
+		{
+			Pattern:      "oauth/by-connection/" + segment("connection_id") + "$",
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "c1", OperationSuffix: "oauth-token-by-connection"},
+			Fields: map[string]*framework.FieldSchema{
+				"connection_id": {Type: framework.TypeString, Description: "The Aitronos connection id.", Required: true},
+			},
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ReadOperation: &framework.PathOperation{Callback: b.oauthRead("connection_id")},
+			},
+			HelpSynopsis:    "Read the OAuth access token of an Aitronos connection.",
+			HelpDescription: strings.TrimSpace(pathOAuthHelpDesc),
+		},
+		{
+			Pattern:      "oauth/" + segment("credential_id") + "$",
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "c1", OperationSuffix: "oauth-token"},
+			Fields: map[string]*framework.FieldSchema{
+				"credential_id": {Type: framework.TypeString, Description: "The Aitronos credential id.", Required: true},
+			},
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ReadOperation: &framework.PathOperation{Callback: b.oauthRead("credential_id")},
+			},
+			HelpSynopsis:    "Read the OAuth access token of an Aitronos credential.",
+			HelpDescription: strings.TrimSpace(pathOAuthHelpDesc),
+		},
+	}
+}
+
+// oauthRead reads a token by the id in field (credential_id or connection_id).
+func (b *backend) oauthRead(field string) framework.OperationFunc {
+	return func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+		id := d.Get(field).(string)
+		if err := checkID(field, id); err != nil {
+			return nil, err
+		}
+		c, err := b.upstream(ctx, req.Storage)
+		if err != nil {
+			return nil, err
+		}
+		if c.aitronos == nil {
+			return nil, badRequest("Aitronos is not configured: write aitronos_api_key to config")
+		}
+		what := "Aitronos credential " + id
+		fetch := c.aitronos.ByCredentialID
+		if field == "connection_id" {
+			what, fetch = "Aitronos connection "+id, c.aitronos.ByConnectionID
+		}
+		conn, err := b.oauth.get(ctx, field+"/"+id, c.config.AitronosCacheTTL, func(ctx context.Context) (*aitronos.Connection, error) {
+			return fetch(ctx, id)
+		})
+		if err != nil {
+			return nil, upstreamError("reading "+what, err)
+		}
+		now := b.now()
+		if err := usable(what, conn, now); err != nil {
+			return nil, err
+		}
+		ends := []time.Time{tokenExpiry(conn)}
+		if ends[0].IsZero() {
+			ends[0] = now.Add(unknownExpiryTTL)
+		}
+		ttl, ok := leaseTTL(now, b.System().MaxLeaseTTL(), ends...)
+		if !ok {
+			return nil, unusable(what, "its access token has expired; the upstream refreshes it, read again shortly")
+		}
+		data := oauthData(conn, c.config.AitronosReturnRefreshToken)
+		internal := map[string]any{field: id}
+		return leaseResponse(b.Secret(secretTypeAitronosToken), data, internal, ttl), nil
+	}
+}
+
+// unusable is the answer for a connection whose token cannot be served.
+func unusable(what, why string) error {
+	return logical.CodedError(http.StatusConflict, fmt.Sprintf("%s cannot be used: %s", what, why))
+}
+
+// usable checks that a connection may be served, in words an operator can act on.
+func usable(what string, conn *aitronos.Connection, now time.Time) error {
+	reason := ""
+	if conn.StatusReason != "" {
+		reason = fmt.Sprintf(" (upstream reason: %q)", conn.StatusReason)
+	}
+	switch strings.ToUpper(conn.Status) {
+	case "EXPIRED":
+		return unusable(what, "the connection's status is EXPIRED"+reason+"; the account owner must reconnect it in Aitronos")
+	case "INITIATED":
+		return unusable(what, "the connection's status is INITIATED"+reason+"; its OAuth authorization was never completed")
+	}
+	switch {
+	case conn.IsDisabled:
+		return unusable(what, "the connection is disabled"+reason+"; enable it in Aitronos")
+	case conn.IsRedacted:
+		return unusable(what, "the upstream redacted its secrets: the configured aitronos_api_key lacks the right to read credentials")
+	case conn.Credentials.AccessToken == "":
+		return unusable(what, "the upstream answer has no access_token"+reason)
+	}
+	if exp := tokenExpiry(conn); !exp.IsZero() && !now.Before(exp) {
+		return unusable(what, "its access token expired at "+formatTime(exp)+"; the upstream refreshes it, read again shortly")
+	}
+	return nil
+}
+
+// oauthData is the lease data of a connection.
+func oauthData(conn *aitronos.Connection, withRefresh bool) map[string]any {
+	data := map[string]any{
+		"access_token":  conn.Credentials.AccessToken,
+		"token_type":    conn.Credentials.TokenType,
+		"scope":         conn.Credentials.Scope,
+		"expires_at":    formatTime(tokenExpiry(conn)),
+		"connection_id": conn.ConnectionID,
+		"app_name":      conn.AppName,
+		"auth_scheme":   conn.AuthScheme,
+		"account_email": conn.AccountEmail,
+		"account_id":    conn.AccountID,
+		"base_url":      conn.BaseURL,
+		"extra_headers": nonNilMap(conn.ExtraHeaders),
+		"query_params":  nonNilMap(conn.QueryParams),
+		"status":        conn.Status,
+	}
+	if conn.IDToken != "" {
+		data["id_token"] = conn.IDToken
+	}
+	if withRefresh && conn.Credentials.RefreshToken != "" {
+		data["refresh_token"] = conn.Credentials.RefreshToken
+	}
+	return data
+}
+
+func nonNilMap(m map[string]any) map[string]any {
+	if m == nil {
+		return map[string]any{}
+	}
+	return m
+}

@@ -1,0 +1,124 @@
+package c1
+
+import (
+	"context"
+	"strings"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+const pathRotateHelpDesc = `
+A write rotates the connector's credential now: a new credential is created
+upstream, stored and made current; the previous one is revoked after the grace
+and once its leases have ended, or at once with revoke_previous=true (for a
+leaked secret). The answer carries ids and times, never the secret.
+A read reports the rotation status: current and retiring credentials, last and
+next rotation, pending revocations and the last error.
+`
+
+// pathRotate is rotate/<app_id>/<connector_id>.
+func pathRotate(b *backend) []*framework.Path {
+	return []*framework.Path{{
+		Pattern:      "rotate/" + segment("app_id") + "/" + segment("connector_id") + "$",
+		DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "c1", OperationSuffix: "connector-credential"},
+		Fields: map[string]*framework.FieldSchema{
+			"app_id":       {Type: framework.TypeString, Description: "The C1 app id.", Required: true},
+			"connector_id": {Type: framework.TypeString, Description: "The C1 connector id.", Required: true},
+			"revoke_previous": {
+				Type:        framework.TypeBool,
+				Default:     false,
+				Description: "Revoke the replaced credential at once instead of after the grace.",
+			},
+		},
+		Operations: map[logical.Operation]framework.OperationHandler{
+			logical.UpdateOperation: &framework.PathOperation{Callback: b.rotateWrite, ForwardPerformanceStandby: true, ForwardPerformanceSecondary: true},
+			logical.ReadOperation:   &framework.PathOperation{Callback: b.rotateStatus},
+		},
+		HelpSynopsis:    "Rotate a connector's credential now, or read its rotation status.",
+		HelpDescription: strings.TrimSpace(pathRotateHelpDesc),
+	}}
+}
+
+func (b *backend) rotateWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	if err := checkRequest(req, d); err != nil {
+		return nil, err
+	}
+	k, err := connectorKeyFrom(d)
+	if err != nil {
+		return nil, err
+	}
+	result, err := b.rotateNow(ctx, req.Storage, k)
+	if err != nil {
+		return nil, err
+	}
+	data := credentialSummary(k, result.Current)
+	if prev := result.Previous; prev != nil {
+		data["previous_credential_id"] = prev.ID
+		data["previous_revoke_at"] = formatTime(prev.RevokeAt)
+		if d.Get("revoke_previous").(bool) {
+			if err := b.revokePrevious(ctx, req.Storage, k, prev); err != nil {
+				return nil, err
+			}
+			data["previous_revoke_at"] = formatTime(b.now())
+			data["previous_revoked"] = true
+		}
+	}
+	return &logical.Response{Data: data}, nil
+}
+
+func (b *backend) rotateStatus(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	k, err := connectorKeyFrom(d)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := getConfig(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	if cfg == nil {
+		return nil, badRequest("the engine is not configured: write its config first")
+	}
+	e, err := getConnector(ctx, req.Storage, k)
+	if err != nil {
+		return nil, err
+	}
+	if e == nil {
+		return nil, notManaged(k)
+	}
+	p := policyFor(cfg, e)
+	data := map[string]any{
+		"app_id":                k.AppID,
+		"connector_id":          k.ConnectorID,
+		"registered_at":         formatTime(e.RegisteredAt),
+		"last_rotation":         formatTime(e.LastRotation),
+		"last_error":            e.LastError,
+		"last_error_at":         formatTime(e.LastErrorAt),
+		"rotation_period":       int64(p.RotationPeriod.Seconds()),
+		"rotate_before_expiry":  int64(p.RotateBeforeExpiry.Seconds()),
+		"revoke_grace":          int64(p.RevokeGrace.Seconds()),
+		"current_credential_id": "",
+		"next_rotation":         "",
+	}
+	if c := e.Current; c != nil {
+		data["current_credential_id"] = c.ID
+		data["current_expires_time"] = formatTime(c.ExpiresTime)
+		if due, ok := p.rotationDue(c); ok {
+			data["next_rotation"] = formatTime(due)
+		}
+	}
+	retiring := make([]map[string]any, 0, len(e.Retiring))
+	ids := make([]string, 0, len(e.Retiring))
+	for _, c := range e.Retiring {
+		ids = append(ids, c.ID)
+		retiring = append(retiring, map[string]any{
+			"credential_id": c.ID,
+			"retired_at":    formatTime(c.RetiredAt),
+			"revoke_at":     formatTime(c.RevokeAt),
+			"expires_time":  formatTime(c.ExpiresTime),
+		})
+	}
+	data["retiring_credential_ids"] = ids
+	data["pending_revocations"] = retiring
+	return &logical.Response{Data: data}, nil
+}

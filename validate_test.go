@@ -1,0 +1,154 @@
+package c1
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/upstreamsim"
+)
+
+// badIDs are path segments Vault hands over as they are.
+var badIDs = []string{"..", ".", "a b", "a%2Fb", "%2e%2e", "a?b", "a\nb", "a#b", "ä", strings.Repeat("x", 129)}
+
+func TestBadIDsAreRefusedBeforeAnyUpstreamCall(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{})
+	e.configure(nil)
+	e.register(nil)
+	before := e.storageKeys()
+	calls := e.sim.Calls("rotate") + e.sim.Calls("get") + e.sim.Calls("revoke")
+
+	for _, id := range badIDs {
+		for _, tc := range []struct {
+			op    logical.Operation
+			path  string
+			field string
+		}{
+			{logical.UpdateOperation, "creds/" + id + "/conn1", "app_id"},
+			{logical.UpdateOperation, "creds/app1/" + id, "connector_id"},
+			{logical.ReadOperation, "creds/app1/" + id, "connector_id"},
+			{logical.DeleteOperation, "creds/" + id + "/conn1", "app_id"},
+			{logical.ReadOperation, "creds/app1/conn1/" + id, "credential_id"},
+			{logical.UpdateOperation, "rotate/app1/" + id, "connector_id"},
+			{logical.ReadOperation, "rotate/" + id + "/conn1", "app_id"},
+			{logical.ReadOperation, "oauth/" + id, "credential_id"},
+			{logical.ReadOperation, "oauth/by-connection/" + id, "connection_id"},
+		} {
+			_, err := e.do(tc.op, tc.path, nil)
+			if statusOf(err) != http.StatusBadRequest || !strings.Contains(err.Error(), tc.field) {
+				t.Errorf("%s %q: status %d, %v", tc.op, tc.path, statusOf(err), err)
+			}
+		}
+	}
+	if after := e.sim.Calls("rotate") + e.sim.Calls("get") + e.sim.Calls("revoke"); after != calls {
+		t.Errorf("bad ids reached the upstream: %d calls", after-calls)
+	}
+	if after := e.storageKeys(); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Errorf("storage changed: %v -> %v", before, after)
+	}
+}
+
+func TestBadFieldsAreRefusedAndChangeNothing(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
+	e.configure(nil)
+	for name, tc := range map[string]struct {
+		path  string
+		data  map[string]any
+		field string
+	}{
+		"unknown field on register":    {credsPath, map[string]any{"ttl": "1h"}, "ttl"},
+		"duration that does not parse": {credsPath, map[string]any{"rotation_period": "monthly"}, "rotation_period"},
+		"wrong type":                   {credsPath, map[string]any{"revoke_grace": []any{1}}, "revoke_grace"},
+		"negative override":            {credsPath, map[string]any{"rotate_before_expiry": "-5m"}, "rotate_before_expiry"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := e.do(logical.UpdateOperation, tc.path, tc.data)
+			if statusOf(err) != http.StatusBadRequest || !strings.Contains(err.Error(), tc.field) {
+				t.Fatalf("status %d: %v", statusOf(err), err)
+			}
+			if e.sim.Calls("rotate") != 0 || e.connector() != nil {
+				t.Error("a refused registration reached the upstream or stored something")
+			}
+		})
+	}
+
+	e.register(nil)
+	before := *e.connector()
+	for name, data := range map[string]map[string]any{
+		"unknown field on rotate":  {"revoke_old": true},
+		"bool that does not parse": {"revoke_previous": "perhaps"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := e.do(logical.UpdateOperation, rotatePath, data)
+			if statusOf(err) != http.StatusBadRequest {
+				t.Fatalf("status %d: %v", statusOf(err), err)
+			}
+			if e.connector().Current.ID != before.Current.ID || e.sim.Calls("rotate") != 1 {
+				t.Error("a refused rotation rotated")
+			}
+		})
+	}
+	t.Run("bad override on update", func(t *testing.T) {
+		_, err := e.do(logical.UpdateOperation, credsPath, map[string]any{"rotation_period": "1h", "revoke_grace": "x"})
+		if statusOf(err) != http.StatusBadRequest {
+			t.Fatalf("status %d: %v", statusOf(err), err)
+		}
+		if e.connector().Overrides.RotationPeriod != nil {
+			t.Error("half of a refused update was stored")
+		}
+	})
+}
+
+func TestLoginRefusedIsAClearErrorWithoutTheSecret(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{})
+	// A well-formed secret of a client the upstream does not know.
+	other := upstreamsim.New(upstreamsim.Options{})
+	secret, err := other.RegisterClient("stranger@127.0.0.1/pcc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.mustDo(logical.UpdateOperation, "config", map[string]any{
+		"c1_client_id": "stranger@127.0.0.1/pcc", "c1_client_secret": secret, "c1_server_url": e.url,
+	})
+	_, err = e.do(logical.UpdateOperation, credsPath, nil)
+	if err == nil {
+		t.Fatal("registration succeeded with an unknown client")
+	}
+	msg := err.Error()
+	if statusOf(err) != http.StatusBadGateway || !strings.Contains(msg, "401") || !strings.Contains(msg, "login") {
+		t.Errorf("status %d: %s", statusOf(err), msg)
+	}
+	jwk := strings.TrimPrefix(secret, "secret-token:conductorone.com:v1:")
+	if strings.Contains(msg, jwk[:20]) || strings.Contains(msg, "secret-token") {
+		t.Error("the error carries the client secret")
+	}
+	if e.connector() != nil {
+		t.Error("stored a connector")
+	}
+}
+
+func TestLeaseTTL(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		max  time.Duration
+		ends []time.Time
+		want time.Duration
+		ok   bool
+	}{
+		{"no ends: max", time.Hour, nil, time.Hour, true},
+		{"earliest end", 10 * time.Hour, []time.Time{now.Add(3 * time.Hour), now.Add(2 * time.Hour)}, 2 * time.Hour, true},
+		{"zero ends ignored", time.Hour, []time.Time{{}, now.Add(30 * time.Minute)}, 30 * time.Minute, true},
+		{"max caps", time.Hour, []time.Time{now.Add(3 * time.Hour)}, time.Hour, true},
+		{"past end refused", time.Hour, []time.Time{now.Add(-time.Second)}, -time.Second, false},
+		{"under a second refused", time.Hour, []time.Time{now.Add(500 * time.Millisecond)}, 0, false},
+	} {
+		got, ok := leaseTTL(now, tc.max, tc.ends...)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("%s: got %v %v, want %v %v", tc.name, got, ok, tc.want, tc.ok)
+		}
+	}
+}
