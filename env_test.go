@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/helper/errutil"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/httpx"
@@ -121,6 +122,11 @@ func (e *testEnv) do(op logical.Operation, path string, data map[string]any) (*l
 	req := &logical.Request{Operation: op, Path: path, Data: data, Storage: e.storage, MountPoint: "c1/"}
 	if op == logical.UpdateOperation || op == logical.CreateOperation {
 		checkFound, exists, err := e.b.HandleExistenceCheck(context.Background(), req)
+		var userErr errutil.UserError
+		if errors.As(err, &userErr) {
+			// Vault answers a user error of an existence check with a 400.
+			return nil, logical.CodedError(http.StatusBadRequest, err.Error())
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -133,7 +139,8 @@ func (e *testEnv) do(op logical.Operation, path string, data map[string]any) (*l
 	}
 	resp, err := e.b.HandleRequest(context.Background(), req)
 	if err == nil && resp != nil && resp.IsError() {
-		err = resp.Error()
+		// Vault answers an error response with a 400.
+		err = logical.CodedError(http.StatusBadRequest, resp.Error().Error())
 	}
 	return resp, err
 }

@@ -96,3 +96,5 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
+
+func decodeBody(r *http.Request, v any) error { return json.NewDecoder(r.Body).Decode(v) }

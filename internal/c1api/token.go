@@ -36,7 +36,7 @@ type authorizer interface {
 type staticToken string
 
 func (s staticToken) token(context.Context) (string, bool, error) { return string(s), false, nil }
-func (staticToken) invalidate(string)                              {}
+func (staticToken) invalidate(string)                             {}
 
 // clientCredentials fetches tokens with a signed JWT client assertion and
 // caches them until shortly before they expire. One fetch serves all

@@ -12,6 +12,12 @@ import (
 	"reflect"
 )
 
+// shapeError is a 2xx answer that is valid JSON of the wrong shape.
+type shapeError struct{ err error }
+
+func (e *shapeError) Error() string   { return e.err.Error() }
+func (e *shapeError) Unwrap() []error { return []error{e.err, errUndecodable} }
+
 // bodyError is a failure to read or decode a 2xx answer; retry tells
 // checkRetry whether another attempt may help.
 type bodyError struct {
@@ -54,7 +60,7 @@ func (c *Client) Do(ctx context.Context, req Request, out any) error {
 		}
 		v, err := c.readAnswer(resp, out)
 		if err != nil {
-			return &bodyError{err: err, retry: req.Idempotent && !errors.Is(err, ErrBodyTooLarge)}
+			return &bodyError{err: err, retry: req.Idempotent && transientBodyError(err)}
 		}
 		decoded = v
 		return nil
@@ -86,9 +92,9 @@ func (c *Client) Do(ctx context.Context, req Request, out any) error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBodyBytes))
 	code, msg, trace := c.opts.ParseError(resp.StatusCode, body)
 	fe := fail(resp.StatusCode, nil)
-	fe.Code = scrub(cleanText(code, maxCodeRunes), e.secrets)
-	fe.Message = scrub(cleanText(msg, maxMessageRunes), e.secrets)
-	fe.TraceID = scrub(cleanText(trace, maxTraceRunes), e.secrets)
+	fe.Code = safeText(code, maxCodeRunes, e.secrets)
+	fe.Message = safeText(msg, maxMessageRunes, e.secrets)
+	fe.TraceID = safeText(trace, maxTraceRunes, e.secrets)
 	if ctx.Err() != nil {
 		// The caller gave up while a retryable answer was being handled.
 		fe.Err = ctx.Err()
@@ -119,9 +125,22 @@ func (c *Client) readAnswer(resp *http.Response, out any) (reflect.Value, error)
 		return v, nil
 	}
 	if err := json.Unmarshal(body, v.Interface()); err != nil {
-		return reflect.Value{}, fmt.Errorf("%w: %s", ErrMalformedBody, describeJSONError(err))
+		if !json.Valid(body) {
+			return reflect.Value{}, fmt.Errorf("%w: %s", ErrMalformedBody, describeJSONError(err))
+		}
+		return reflect.Value{}, &shapeError{fmt.Errorf("%w: %s", ErrMalformedBody, describeJSONError(err))}
 	}
 	return v, nil
+}
+
+// errUndecodable marks a 2xx answer that is valid JSON of the wrong shape.
+var errUndecodable = errors.New("undecodable")
+
+// transientBodyError reports whether another attempt might read the answer
+// well: a broken or truncated read or invalid JSON might not recur; an
+// oversized answer or valid JSON of the wrong shape would.
+func transientBodyError(err error) bool {
+	return !errors.Is(err, ErrBodyTooLarge) && !errors.Is(err, errUndecodable)
 }
 
 // describeJSONError explains a decoding failure without quoting the body.

@@ -117,11 +117,14 @@ func TestDoMalformedBodyRetriedOnlyWhenIdempotent(t *testing.T) {
 			t.Fatalf("failed decode changed output: %+v", out)
 		}
 	})
-	t.Run("wrong type", func(t *testing.T) {
+	t.Run("valid JSON of the wrong shape is not retried", func(t *testing.T) {
 		r := newRecorder(t, status(200, `{"count":"many"}`))
-		err := New(fastOptions(0)).Do(context.Background(), Request{Method: "GET", URL: r.srv.URL}, &thing{})
-		if !errors.Is(err, ErrMalformedBody) || strings.Contains(err.Error(), "many") {
+		err := New(fastOptions(3)).Do(context.Background(), Request{Method: "GET", URL: r.srv.URL, Idempotent: true}, &thing{})
+		if !errors.Is(err, ErrMalformedBody) || strings.Contains(err.Error(), "many") || strings.Contains(err.Error(), "undecodable") {
 			t.Fatalf("got %v", err)
+		}
+		if r.count() != 1 {
+			t.Fatalf("server saw %d requests, want 1", r.count())
 		}
 	})
 }

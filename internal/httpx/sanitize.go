@@ -92,6 +92,12 @@ func scrub(s string, secrets []string) string {
 	}
 }
 
+// safeText scrubs secrets from upstream text before and after cleaning it,
+// so that neither truncation nor white space hides a secret from scrub.
+func safeText(s string, max int, secrets []string) string {
+	return scrub(cleanText(scrub(s, secrets), max), secrets)
+}
+
 // cleanText makes upstream text safe to show: invalid UTF-8 and control
 // characters go, runs of white space become one space, and the result is
 // cut to max runes with an ellipsis.
