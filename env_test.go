@@ -1,6 +1,7 @@
 package c1
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	hclog "github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/helper/errutil"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -52,6 +54,24 @@ type testEnv struct {
 	clientID     string
 	clientSecret string
 	rotations    *inFlight
+}
+
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // inFlight measures how many rotate calls reach the upstream at once.
@@ -103,6 +123,8 @@ func newTestEnv(t testing.TB, opts upstreamsim.Options) *testEnv {
 	b.tuneHTTP = func(o *httpx.Options) { o.MinBackoff, o.MaxBackoff = time.Millisecond, 5*time.Millisecond }
 	conf := logical.TestBackendConfig()
 	conf.StorageView = &logical.InmemStorage{}
+	logs := &syncBuffer{}
+	conf.Logger = hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Trace})
 	if err := b.Setup(context.Background(), conf); err != nil {
 		t.Fatal(err)
 	}
@@ -112,6 +134,19 @@ func newTestEnv(t testing.TB, opts upstreamsim.Options) *testEnv {
 		t.Fatal(err)
 	}
 	sim.AddConnector(testApp, testConnector)
+	// Whatever a test did, no secret may reach the log.
+	t.Cleanup(func() {
+		text := logs.String()
+		secrets := []string{secret}
+		for _, c := range sim.Credentials("", "") {
+			secrets = append(secrets, c.Secret)
+		}
+		for _, s := range secrets {
+			if s != "" && strings.Contains(text, s) {
+				t.Error("a secret reached the log")
+			}
+		}
+	})
 	return &testEnv{t: t, b: b, storage: conf.StorageView, sim: sim, url: srv.URL, clock: clock,
 		clientID: clientID, clientSecret: secret, rotations: flight}
 }

@@ -44,7 +44,7 @@ func (c *Client) Do(ctx context.Context, req Request, out any) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", req.Op, err)
 	}
-	st := &attemptState{attempts: 1}
+	st := &attemptState{attempts: 1, idempotent: req.Idempotent || req.Method == http.MethodGet || req.Method == http.MethodHead}
 	rreq, err := c.build(withState(ctx, st), req, e)
 	if err != nil {
 		return fmt.Errorf("%s: %w", req.Op, err)

@@ -55,7 +55,7 @@ func TestDoRetryPolicyByStatus(t *testing.T) {
 	cases := map[int]bool{400: false, 401: false, 403: false, 404: false, 409: false, 429: true, 500: true, 501: false, 502: true, 503: true, 504: true, 505: false}
 	for code, retried := range cases {
 		r := newRecorder(t, status(code, `{}`))
-		err := New(fastOptions(1)).Do(context.Background(), Request{Method: "POST", URL: r.srv.URL, Body: map[string]string{}}, nil)
+		err := New(fastOptions(1)).Do(context.Background(), Request{Method: "POST", URL: r.srv.URL, Body: map[string]string{}, Idempotent: true}, nil)
 		want := 1
 		if retried {
 			want = 2
@@ -183,8 +183,45 @@ func TestDoContextCancelStopsRetries(t *testing.T) {
 	}
 }
 
+func TestDoRetriesACreatingRequestOnlyWhenTheUpstreamDidNotActOnIt(t *testing.T) {
+	cases := map[int]bool{429: true, 503: true, 500: false, 502: false, 504: false}
+	for code, retried := range cases {
+		r := newRecorder(t, status(code, `{}`), status(200, `{}`))
+		err := New(fastOptions(2)).Do(context.Background(), Request{Method: "POST", URL: r.srv.URL, Body: map[string]string{}}, nil)
+		want := 1
+		if retried {
+			want = 2
+		}
+		if r.count() != want || (retried != (err == nil)) {
+			t.Errorf("status %d: %d requests, error %v; want %d requests", code, r.count(), err, want)
+		}
+	}
+
+	// A connection refused never reached the upstream: sent again.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	err = New(fastOptions(2)).Do(context.Background(), Request{Method: "POST", URL: "http://" + addr + "/", Body: map[string]string{}}, nil)
+	var he *Error
+	if !errors.As(err, &he) || he.Attempts != 3 {
+		t.Errorf("refused connection: %v", err)
+	}
+
+	// A timeout may have reached it: not sent again.
+	slow := newRecorder(t, func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	opts := fastOptions(2)
+	opts.Timeout = 50 * time.Millisecond
+	err = New(opts).Do(context.Background(), Request{Method: "POST", URL: slow.srv.URL, Body: map[string]string{}}, nil)
+	if err == nil || slow.count() != 1 {
+		t.Errorf("timed-out creating request: %d requests, error %v", slow.count(), err)
+	}
+}
+
 func TestDoResendsPostBodyIdentically(t *testing.T) {
-	r := newRecorder(t, status(502, ``), status(429, ``), status(200, `{}`))
+	r := newRecorder(t, status(503, ``), status(429, ``), status(200, `{}`))
 	body := map[string]string{"appId": "app-1", "connectorId": "conn-1"}
 	if err := New(fastOptions(3)).Do(context.Background(), Request{Method: "POST", URL: r.srv.URL, Body: body}, nil); err != nil {
 		t.Fatalf("Do: %v", err)

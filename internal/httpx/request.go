@@ -26,8 +26,11 @@ type Request struct {
 	Body any
 	// Form, when non-nil, is sent form-encoded. Body and Form are exclusive.
 	Form url.Values
-	// Idempotent allows retrying after a 2xx answer whose body could not be
-	// read or decoded. Status and network retries happen regardless.
+	// Idempotent says the request may be sent again whatever happened to the
+	// last attempt: after a timeout, a 5xx, or a 2xx answer whose body could
+	// not be read or decoded. A request that is not idempotent is sent again
+	// only when the upstream surely did not act on it (429, 503, or no
+	// connection made). GET and HEAD requests are always idempotent.
 	Idempotent bool
 }
 

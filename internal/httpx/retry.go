@@ -3,6 +3,7 @@ package httpx
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -11,8 +12,9 @@ import (
 // attemptState tracks one Do call across its attempts. The retry loop runs
 // attempts one after another, so it needs no lock.
 type attemptState struct {
-	attempts int
-	lastErr  error
+	attempts   int
+	lastErr    error
+	idempotent bool
 }
 
 type stateKey struct{}
@@ -47,9 +49,27 @@ func retryableStatus(status int) bool {
 	return false
 }
 
+// unprocessedStatus reports whether an answer with this status says the
+// upstream did not act on the request, so that even a request that is not
+// idempotent can be sent again.
+func unprocessedStatus(status int) bool {
+	return status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable
+}
+
+// notSent reports whether a network error happened before the request could
+// reach the upstream (no connection was made).
+func notSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
 // checkRetry is the retry policy: never after cancellation; network errors
 // and timeouts unless permanent (bad certificate, bad scheme, bad header);
-// body errors as they say; answers 429, 500, 502, 503 and 504.
+// body errors as they say; answers 429, 500, 502, 503 and 504. A request that
+// is not idempotent (it creates something upstream, such as a credential
+// whose secret is shown once) is sent again only when the upstream surely
+// did not act on it: 429, 503, or no connection made. Otherwise a lost answer
+// could leave a second credential that nobody holds.
 func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	if err != nil {
 		if st := stateFrom(ctx); st != nil {
@@ -59,12 +79,20 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
+	st := stateFrom(ctx)
+	strict := st != nil && !st.idempotent
 	if err != nil {
 		var be *bodyError
 		if errors.As(err, &be) {
 			return be.retry, nil
 		}
+		if strict && !notSent(err) {
+			return false, nil
+		}
 		return retryablehttp.ErrorPropagatedRetryPolicy(ctx, nil, err)
+	}
+	if strict {
+		return unprocessedStatus(resp.StatusCode), nil
 	}
 	return retryableStatus(resp.StatusCode), nil
 }
