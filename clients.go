@@ -54,12 +54,9 @@ func (b *backend) upstream(ctx context.Context, s logical.Storage) (*upstreamCli
 	if b.clients != nil {
 		return b.clients, nil
 	}
-	cfg, err := getConfig(ctx, s)
+	cfg, err := requireConfig(ctx, s)
 	if err != nil {
 		return nil, err
-	}
-	if cfg == nil {
-		return nil, badRequest("the engine is not configured: write its config first")
 	}
 	c = &upstreamClients{config: cfg}
 	if cfg.c1Configured() {

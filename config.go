@@ -83,6 +83,18 @@ func getConfig(ctx context.Context, s logical.Storage) (*pluginConfig, error) {
 	return cfg, nil
 }
 
+// errNotConfigured is the answer of a path that needs the config before it is written.
+var errNotConfigured = badRequest("the engine is not configured: write its config first")
+
+// requireConfig loads the stored config, or answers errNotConfigured.
+func requireConfig(ctx context.Context, s logical.Storage) (*pluginConfig, error) {
+	cfg, err := getConfig(ctx, s)
+	if err == nil && cfg == nil {
+		err = errNotConfigured
+	}
+	return cfg, err
+}
+
 // putConfig stores the config.
 func putConfig(ctx context.Context, s logical.Storage, cfg *pluginConfig) error {
 	raw, err := logical.StorageEntryJSON(configStorageKey, cfg)

@@ -206,12 +206,9 @@ func (b *backend) credsRead(ctx context.Context, req *logical.Request, d *framew
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := getConfig(ctx, req.Storage)
+	cfg, err := requireConfig(ctx, req.Storage)
 	if err != nil {
 		return nil, err
-	}
-	if cfg == nil {
-		return nil, badRequest("the engine is not configured: write its config first")
 	}
 	maxTTL := b.System().MaxLeaseTTL()
 	now := b.now()

@@ -72,12 +72,9 @@ func (b *backend) rotateStatus(ctx context.Context, req *logical.Request, d *fra
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := getConfig(ctx, req.Storage)
+	cfg, err := requireConfig(ctx, req.Storage)
 	if err != nil {
 		return nil, err
-	}
-	if cfg == nil {
-		return nil, badRequest("the engine is not configured: write its config first")
 	}
 	e, err := getConnector(ctx, req.Storage, k)
 	if err != nil {

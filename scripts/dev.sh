@@ -32,6 +32,7 @@ PLUGIN_NAME=vault-plugin-c1
 MOUNT=c1
 
 die() { echo "dev.sh: $*" >&2; exit 1; }
+trap 'echo "dev.sh: command failed at line $LINENO" >&2' ERR
 say() { echo "==> $*"; }
 
 [ -n "${PLUGIN_VERSION:-}" ] || die "PLUGIN_VERSION is not set (run \`make dev\`)"
@@ -133,6 +134,13 @@ sim() { # method path [json] -> answer on stdout
 json_field() { # name < json -> value of a string field
 	sed -n 's/.*"'"$1"'":"\([^"]*\)".*/\1/p'
 }
+rand_alnum() { # n -> n random letters and digits
+	local s=""
+	while [ "${#s}" -lt "$1" ]; do
+		s+="$(head -c 256 /dev/urandom | LC_ALL=C tr -dc 'A-Za-z0-9')"
+	done
+	printf '%s' "${s:0:$1}"
+}
 json_escape() { # string -> JSON string body
 	local s="$1"
 	s="${s//\\/\\\\}"
@@ -182,11 +190,11 @@ if $real_aitronos; then
 	ai_key="$AITRONOS_API_KEY" ai_url="${AITRONOS_URL:-https://api.aitronos.com}"
 	say "Aitronos: $ai_url"
 else
-	ai_key="ak_$(LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 40)"
+	ai_key="ak_$(rand_alnum 40)"
 	ai_url="$sim_url"
 	connection=ca_demo
 	sim POST /_sim/aitronos/keys "{\"key\":\"$ai_key\"}" >/dev/null
-	sim PUT /_sim/aitronos/connections "{\"connection_id\":\"$connection\",\"credential_id\":\"cred_demo\",\"status\":\"ACTIVE\",\"app_name\":\"github\",\"auth_scheme\":\"OAUTH2\",\"account_email\":\"demo@example.com\",\"access_token\":\"gho_demo$(LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 32)\",\"token_type\":\"Bearer\",\"scope\":\"repo\",\"base_url\":\"https://api.github.com\",\"expires_in\":3600}" >/dev/null
+	sim PUT /_sim/aitronos/connections "{\"connection_id\":\"$connection\",\"credential_id\":\"cred_demo\",\"status\":\"ACTIVE\",\"app_name\":\"github\",\"auth_scheme\":\"OAUTH2\",\"account_email\":\"demo@example.com\",\"access_token\":\"gho_demo$(rand_alnum 32)\",\"token_type\":\"Bearer\",\"scope\":\"repo\",\"base_url\":\"https://api.github.com\",\"expires_in\":3600}" >/dev/null
 	say "Aitronos: simulated key and connection $connection (token expires in 1h)"
 fi
 
