@@ -63,8 +63,9 @@ members() { # pgid -> pids of live processes in that group
 		st="$(cat "$p/stat" 2>/dev/null)" || continue
 		st="${st##*) }"
 		read -r -a f <<<"$st"
-		[ "${f[2]}" = "$1" ] && [ "${f[0]}" != Z ] && echo "${p#/proc/}"
+		if [ "${f[2]}" = "$1" ] && [ "${f[0]}" != Z ]; then echo "${p#/proc/}"; fi
 	done
+	return 0
 }
 echo "dev-smoke: group $pid before Ctrl-C: $(members "$pid" | tr '\n' ' ')"
 kill -INT -- "-$pid"
