@@ -242,9 +242,11 @@ if [ -n "$connection" ]; then
 else
 	echo "    vault read $MOUNT/oauth/by-connection/<connection_id>"
 fi
+echo
+if ! $real_c1; then
+	echo "Simulator control API: $sim_url/_sim/ (e.g. curl -s '$sim_url/_sim/c1/credentials?app_id=$app')"
+fi
 cat <<EOF
-
-Simulator control API: $sim_url/_sim/ (e.g. curl -s '$sim_url/_sim/c1/credentials?app_id=$app')
 Logs: $dir/vault.log, $dir/sim.log
 Press Ctrl-C to stop.
 EOF

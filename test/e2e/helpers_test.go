@@ -382,6 +382,22 @@ func near(t *testing.T, what string, got, want, tol time.Duration) {
 	}
 }
 
+// leaseEndsAt checks that a lease of ttl, issued by Vault at some moment
+// between before and after, ends at end: Vault's TTL is the time from its
+// "now" to end, truncated to whole seconds, so it must lie within
+// [end-after-1s, end-before]. A further second of slack allows for clock
+// rounding in the answer's times.
+func leaseEndsAt(t *testing.T, what string, ttl time.Duration, end, before, after time.Time) {
+	t.Helper()
+	lo, hi := end.Sub(after)-2*time.Second, end.Sub(before)+time.Second
+	if ttl < lo || ttl > hi {
+		t.Errorf("%s: lease TTL %s, want the time to %s: between %s and %s",
+			what, ttl, end.Format(time.RFC3339), lo.Round(time.Second), hi.Round(time.Second))
+	} else {
+		t.Logf("%s: lease TTL %s ends at %s as expected", what, ttl, end.Format(time.RFC3339))
+	}
+}
+
 // envFile parses KEY=VALUE lines.
 func envFile(b []byte) map[string]string {
 	out := map[string]string{}

@@ -127,12 +127,6 @@ func (s *sim) connector(appID, connectorID string) {
 	s.do(http.MethodPost, "/_sim/c1/connectors", map[string]string{"app_id": appID, "connector_id": connectorID}, nil)
 }
 
-// credentialTTL sets the lifetime of credentials created from now on.
-func (s *sim) credentialTTL(d time.Duration) {
-	s.t.Helper()
-	s.do(http.MethodPut, "/_sim/c1/credential-ttl", map[string]string{"ttl": d.String()}, nil)
-}
-
 // simCredential is a credential as the control API lists it (no secret).
 type simCredential struct {
 	ID          string  `json:"id"`

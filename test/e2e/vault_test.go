@@ -397,7 +397,7 @@ type creds struct {
 	leaseID                              string
 	ttl                                  time.Duration
 	renewable                            bool
-	readAt                               time.Time
+	readAt, answeredAt                   time.Time // before and after the request
 }
 
 // readCreds reads creds/<app>/<conn> with the API client.
@@ -423,7 +423,7 @@ func (e *c1env) tryReadCreds(app, conn string) (creds, error) {
 		credentialID: str(s, "credential_id"), clientID: str(s, "client_id"),
 		clientSecret: str(s, "client_secret"), expiresTime: str(s, "expires_time"),
 		leaseID: s.LeaseID, ttl: time.Duration(s.LeaseDuration) * time.Second,
-		renewable: s.Renewable, readAt: at,
+		renewable: s.Renewable, readAt: at, answeredAt: time.Now(),
 	}
 	if c.credentialID == "" || c.clientID == "" || c.clientSecret == "" || c.leaseID == "" {
 		return c, fmt.Errorf("read creds/%s/%s: credential_id, client_id, client_secret or lease missing", app, conn)
