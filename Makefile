@@ -1,14 +1,17 @@
 # vault-plugin-c1 — build, test and run the C1 secrets engine.
 
 SHELL := /usr/bin/env bash
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null | sed 's/^\([0-9]\)/v\1/' || echo v0.0.0-dev)
-# Vault wants a semantic version; a bare commit becomes a dev pre-release.
-PLUGIN_VERSION ?= $(shell v="$(VERSION)"; [[ "$$v" =~ ^v[0-9]+\.[0-9]+\.[0-9]+ ]] && echo "$$v" || echo "v0.1.0-dev+$${v//[^0-9A-Za-z.]/}")
+# The plugin's semantic version, reported to Vault: a release tag (vX.Y.Z) on
+# HEAD, else a dev pre-release carrying the commit. VERSION=vX.Y.Z overrides it.
+GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+GIT_TAG := $(shell git describe --tags --exact-match --match 'v[0-9]*' 2>/dev/null)
+VERSION ?= $(if $(GIT_TAG),$(GIT_TAG),v0.1.0-dev+$(GIT_COMMIT))
+PLUGIN_VERSION := $(VERSION)
 LDFLAGS := -X github.com/vault-plugin-c1/vault-plugin-c1.Version=$(PLUGIN_VERSION)
 BIN := bin
 GO ?= go
 
-.PHONY: build test unit e2e bench dev vault fmt vet clean
+.PHONY: build test unit e2e dev-smoke bench dev vault fmt vet clean
 
 ## build: the plugin and the upstream simulator, into bin/
 build:
@@ -17,7 +20,7 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/upstream-sim ./cmd/upstream-sim
 
 ## test: unit tests with the race detector, then the end-to-end suite under a real Vault
-test: vet unit e2e
+test: vet unit e2e dev-smoke
 
 unit:
 	$(GO) test -race -count=1 ./...
@@ -26,6 +29,10 @@ unit:
 e2e: build vault
 	VAULT_BIN=$(CURDIR)/.tools/bin/vault PLUGIN_BIN=$(CURDIR)/$(BIN)/vault-plugin-c1 SIM_BIN=$(CURDIR)/$(BIN)/upstream-sim \
 	PLUGIN_VERSION=$(PLUGIN_VERSION) $(GO) test -count=1 -v -timeout 25m -tags e2e ./test/e2e/
+
+## dev-smoke: run `make dev`'s script, try the commands it prints, stop it, check nothing is left
+dev-smoke: build vault
+	PLUGIN_VERSION=$(PLUGIN_VERSION) ./scripts/dev-smoke.sh
 
 ## bench: speed goals (rotation sweep, coalesced reads)
 bench:

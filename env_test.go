@@ -54,6 +54,7 @@ type testEnv struct {
 	clientID     string
 	clientSecret string
 	rotations    *inFlight
+	logs         *syncBuffer
 }
 
 // syncBuffer is a log sink safe for concurrent writers.
@@ -148,7 +149,7 @@ func newTestEnv(t testing.TB, opts upstreamsim.Options) *testEnv {
 		}
 	})
 	return &testEnv{t: t, b: b, storage: conf.StorageView, sim: sim, url: srv.URL, clock: clock,
-		clientID: clientID, clientSecret: secret, rotations: flight}
+		clientID: clientID, clientSecret: secret, rotations: flight, logs: logs}
 }
 
 // do sends a request to the backend the way Vault does, existence check included.
@@ -257,4 +258,16 @@ func (e *testEnv) walKeys() []string {
 		e.t.Fatal(err)
 	}
 	return keys
+}
+
+// revokeUpstream revokes a credential upstream behind the engine's back.
+func (e *testEnv) revokeUpstream(id string) {
+	e.t.Helper()
+	client, _, err := e.b.c1Client(context.Background(), e.storage)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := client.RevokeCredential(context.Background(), testApp, testConnector, id); err != nil {
+		e.t.Fatal(err)
+	}
 }

@@ -240,3 +240,12 @@ func TestOAuthWithoutAitronosConfig(t *testing.T) {
 		t.Errorf("status %d: %v", statusOf(err), err)
 	}
 }
+
+func TestOAuthKeyHeaderIsConfigurable(t *testing.T) {
+	e := newOAuthEnv(t, map[string]any{"aitronos_key_header": "x-flowplate-key"})
+	resp := e.mustDo(logical.ReadOperation, "config", nil)
+	if resp.Data["aitronos_key_header"] != "X-Flowplate-Key" {
+		t.Errorf("aitronos_key_header = %v", resp.Data["aitronos_key_header"])
+	}
+	e.mustDo(logical.ReadOperation, "oauth/cred_1", nil)
+}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -428,5 +429,84 @@ func TestOverdueRotationStillServesTheValidCredential(t *testing.T) {
 	resp := e.mustDo(logical.ReadOperation, credsPath, nil)
 	if resp.Secret.TTL != 30*time.Second {
 		t.Errorf("lease TTL %v, want the grace counted from now", resp.Secret.TTL)
+	}
+}
+
+func TestRevokeOfAnAlreadyRevokedCredentialCountsAsDone(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
+	e.configure(map[string]any{"revoke_grace": "1h", "rotation_period": "24h"})
+	e.register(nil)
+	first := e.connector().Current.ID
+	e.mustDo(logical.UpdateOperation, rotatePath, nil)
+	// An operator revoked it upstream by hand: the engine's revoke meets a 404.
+	e.mustDo(logical.UpdateOperation, rotatePath, nil) // a third credential, so the first is not current
+	e.revokeUpstream(first)
+	e.clock.Advance(time.Hour)
+	if err := e.tick(); err != nil {
+		t.Fatalf("a 404 on revoke failed the sweep: %v", err)
+	}
+	for _, c := range e.connector().Retiring {
+		if c.ID == first {
+			t.Error("the already revoked credential is still retiring")
+		}
+	}
+}
+
+func TestRollbackOfAnEntryWithoutAStoredCredentialWarns(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
+	e.configure(nil)
+	e.register(nil)
+	// A crash between the WAL entry and storing the answer leaves only the entry.
+	if _, err := framework.PutWAL(context.Background(), e.storage, walKindRotation, &walRotation{
+		AppID: testApp, ConnectorID: testConnector, RotationID: "lost", StartedAt: e.clock.Now(),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// A rotation under way meanwhile has a pending credential of its own.
+	if _, err := e.b.updateConnector(context.Background(), e.storage, connectorKey{testApp, testConnector},
+		func(c *connectorEntry) (*connectorEntry, error) {
+			c.Pending = &storedCredential{ID: "in-flight", RotationID: "other"}
+			return c, nil
+		}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.b.HandleRequest(context.Background(), &logical.Request{
+		Operation: logical.RollbackOperation, Storage: e.storage, Data: map[string]any{"immediate": true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(e.logs.String(), "cannot be found") {
+		t.Error("the rollback did not warn about a credential it cannot reach")
+	}
+	if p := e.connector().Pending; p == nil || p.ID != "in-flight" {
+		t.Error("the rollback touched another rotation's pending credential")
+	}
+	if len(e.walKeys()) != 0 {
+		t.Error("WAL entry left")
+	}
+}
+
+func TestRevokingALeaseLeavesTheSharedCredential(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
+	e.configure(nil)
+	e.register(nil)
+	resp := e.mustDo(logical.ReadOperation, credsPath, nil)
+	_, err := e.b.HandleRequest(context.Background(), &logical.Request{
+		Operation: logical.RevokeOperation, Storage: e.storage, Secret: resp.Secret, Data: resp.Data,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := resp.Data["client_id"].(string)
+	secret, _ := resp.Data["client_secret"].(string)
+	if !e.sim.ValidCredential(id, secret) {
+		t.Error("revoking a lease revoked the credential upstream")
+	}
+	_, err = e.b.HandleRequest(context.Background(), &logical.Request{
+		Operation: logical.RenewOperation, Storage: e.storage, Secret: resp.Secret,
+	})
+	if err == nil {
+		t.Error("a creds lease was renewed")
 	}
 }
