@@ -18,6 +18,8 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 )
 
+// handleToken is POST /auth/v1/token: the OAuth 2 client-credentials grant,
+// with a JWT client assertion or the whole client secret in the form.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
