@@ -85,12 +85,17 @@ func (b *backend) rotateLocked(ctx context.Context, s logical.Storage, client *c
 	if err != nil {
 		return nil, err
 	}
-	if register == nil && existing == nil {
+	switch {
+	case register == nil && existing == nil:
 		return nil, notManaged(k)
+	case register != nil && existing != nil && existing.Current != nil:
+		// A concurrent registration won: one credential, not two.
+		return &rotationResult{Current: existing.Current}, nil
 	}
-	if register != nil && existing != nil {
-		return nil, fmt.Errorf("connector %s is already managed", k)
-	}
+	// Once the upstream is asked for a credential, the caller going away must
+	// not cut the rotation short between creating the secret and storing it.
+	// Every upstream attempt has its own timeout.
+	ctx = context.WithoutCancel(ctx)
 
 	rotationID, err := uuid.GenerateUUID()
 	if err != nil {

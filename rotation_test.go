@@ -510,3 +510,26 @@ func TestRevokingALeaseLeavesTheSharedCredential(t *testing.T) {
 		t.Error("a creds lease was renewed")
 	}
 }
+
+func TestConcurrentRegistrationsMakeOneCredential(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
+	e.configure(nil)
+	e.sim.InjectFault(upstreamsim.Fault{Op: "rotate", Latency: 200 * time.Millisecond})
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range 5 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			if _, err := e.do(logical.UpdateOperation, credsPath, nil); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if n := len(e.sim.Credentials(testApp, testConnector)); n != 1 {
+		t.Errorf("concurrent registrations made %d credentials upstream", n)
+	}
+}
