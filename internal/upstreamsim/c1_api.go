@@ -83,22 +83,36 @@ func (c *credential) toJSON(withSecret bool) credentialJSON {
 	return out
 }
 
+// authorizedRotateBody checks a rotate request's bearer token, then decodes
+// its body, a JSON object with appId and connectorId at most. It answers a
+// failure itself and reports ok=false. The caller holds s.mu.
+func (s *Server) authorizedRotateBody(w http.ResponseWriter, r *http.Request, now time.Time,
+	body []byte, readErr error, allowEmpty bool,
+) (fields map[string]string, ok bool) {
+	if e := s.authC1Locked(r, now); e != nil {
+		e.write(w)
+		return nil, false
+	}
+	if readErr != nil {
+		writeC1Error(w, http.StatusBadRequest, grpcInvalidArgument, "request body unreadable or too large")
+		return nil, false
+	}
+	fields, err := decodeStrictObject(body, allowEmpty, "appId", "connectorId")
+	if err != nil {
+		writeC1Error(w, http.StatusBadRequest, grpcInvalidArgument, err.Error())
+		return nil, false
+	}
+	return fields, true
+}
+
+// handleRotate is RotateCredential: POST /api/v1/apps/connectors/credentials.
 func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJSONBody))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.nowLocked()
-	if e := s.authC1Locked(r, now); e != nil {
-		e.write(w)
-		return
-	}
-	if err != nil {
-		writeC1Error(w, http.StatusBadRequest, grpcInvalidArgument, "request body unreadable or too large")
-		return
-	}
-	fields, err := decodeStrictObject(body, false, "appId", "connectorId")
-	if err != nil {
-		writeC1Error(w, http.StatusBadRequest, grpcInvalidArgument, err.Error())
+	fields, ok := s.authorizedRotateBody(w, r, now, body, err, false)
+	if !ok {
 		return
 	}
 	for _, k := range []string{"appId", "connectorId"} {
@@ -110,23 +124,17 @@ func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request) {
 	s.rotateLocked(w, r, now, fields["appId"], fields["connectorId"])
 }
 
+// handleRotateLegacy is the older rotate path, POST
+// /api/v1/apps/{app_id}/connectors/{connector_id}/credentials, whose answer
+// puts clientSecret at the top level.
 func (s *Server) handleRotateLegacy(w http.ResponseWriter, r *http.Request) {
 	appID, connectorID := r.PathValue("app_id"), r.PathValue("connector_id")
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJSONBody))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.nowLocked()
-	if e := s.authC1Locked(r, now); e != nil {
-		e.write(w)
-		return
-	}
-	if err != nil {
-		writeC1Error(w, http.StatusBadRequest, grpcInvalidArgument, "request body unreadable or too large")
-		return
-	}
-	fields, err := decodeStrictObject(body, true, "appId", "connectorId")
-	if err != nil {
-		writeC1Error(w, http.StatusBadRequest, grpcInvalidArgument, err.Error())
+	fields, ok := s.authorizedRotateBody(w, r, now, body, err, true)
+	if !ok {
 		return
 	}
 	if (fields["appId"] != "" && fields["appId"] != appID) || (fields["connectorId"] != "" && fields["connectorId"] != connectorID) {

@@ -275,21 +275,15 @@ func freePort(t *testing.T) int {
 }
 
 // randID is a random identifier of n lowercase letters and digits.
-func randID(n int) string {
-	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	for i := range b {
-		b[i] = alphabet[int(b[i])%len(alphabet)]
-	}
-	return string(b)
-}
+func randID(n int) string { return randFrom("abcdefghijklmnopqrstuvwxyz0123456789", n) }
 
 // randAlnum is n random letters and digits, mixed case.
 func randAlnum(n int) string {
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	return randFrom("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", n)
+}
+
+// randFrom is n random characters of alphabet.
+func randFrom(alphabet string, n int) string {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
 		panic(err)
