@@ -78,12 +78,27 @@ func (b *backend) walRollback(ctx context.Context, req *logical.Request, kind st
 		}
 		b.Logger().Warn("rolled back an interrupted rotation: revoked its never-promoted credential",
 			"connector", k.String(), "credential_id", id)
-	case e != nil && e.Current != nil && e.Current.RotationID == w.RotationID:
-		// Promoted; only the WAL entry's deletion was lost.
+	case e != nil && e.holdsRotation(w.RotationID):
+		// Stored and promoted (or already retiring); only the WAL entry's
+		// deletion was lost.
 	default:
 		b.Logger().Warn("an interrupted rotation created no stored credential; if the upstream created one before the "+
 			"interruption, it cannot be found (the C1 API cannot list credentials) and stays valid until it expires",
 			"connector", k.String(), "started_at", w.StartedAt)
 	}
 	return nil
+}
+
+// holdsRotation reports whether a credential created by rotation id is in
+// the record as current or retiring.
+func (e *connectorEntry) holdsRotation(id string) bool {
+	if e.Current != nil && e.Current.RotationID == id {
+		return true
+	}
+	for _, c := range e.Retiring {
+		if c.RotationID == id {
+			return true
+		}
+	}
+	return false
 }
