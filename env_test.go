@@ -124,6 +124,9 @@ func newTestEnv(t testing.TB, opts upstreamsim.Options) *testEnv {
 	b.tuneHTTP = func(o *httpx.Options) { o.MinBackoff, o.MaxBackoff = time.Millisecond, 5*time.Millisecond }
 	conf := logical.TestBackendConfig()
 	conf.StorageView = &logical.InmemStorage{}
+	sys := logical.TestSystemView()
+	sys.PluginEnvironment = &logical.PluginEnvironment{VaultVersion: "1.21.0"}
+	conf.System = sys
 	logs := &syncBuffer{}
 	conf.Logger = hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Trace})
 	if err := b.Setup(context.Background(), conf); err != nil {
