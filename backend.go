@@ -13,7 +13,6 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/httpx"
 )
@@ -51,8 +50,9 @@ type backend struct {
 	opLocks    []*locksutil.LockEntry
 	entryLocks []*locksutil.LockEntry
 
-	// rotations coalesces concurrent rotation requests of one connector.
-	rotations singleflight.Group
+	// rotations remembers the last rotation of each connector, so that
+	// rotation requests that waited for it are answered by it.
+	rotations rotationLog
 
 	// oauth coalesces and caches Aitronos token reads.
 	oauth *oauthCache

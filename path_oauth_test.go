@@ -172,7 +172,7 @@ func TestOAuthRetriesRateLimitsAndServerErrors(t *testing.T) {
 
 func TestOAuthConcurrentReadsMakeOneUpstreamCall(t *testing.T) {
 	e := newOAuthEnv(t, map[string]any{"aitronos_cache_ttl": 0})
-	e.sim.InjectFault(upstreamsim.Fault{Op: "aitronos", Latency: 300 * time.Millisecond})
+	e.sim.InjectFault(upstreamsim.Fault{Op: "aitronos", Latency: time.Second})
 	const readers = 20
 	var wg sync.WaitGroup
 	start := make(chan struct{})

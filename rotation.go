@@ -54,21 +54,50 @@ func (b *backend) register(ctx context.Context, s logical.Storage, k connectorKe
 }
 
 // rotateNow rotates a managed connector. Concurrent calls for one connector
-// share a single rotation.
+// make one rotation: a call that waited while another rotation finished is
+// answered by that rotation.
 func (b *backend) rotateNow(ctx context.Context, s logical.Storage, k connectorKey) (*rotationResult, error) {
 	client, cfg, err := b.c1Client(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	v, err, _ := b.rotations.Do(k.String(), func() (any, error) {
-		unlock := b.lockOp(k)
-		defer unlock()
-		return b.rotateLocked(ctx, s, client, cfg, k, nil)
-	})
-	if err != nil {
-		return nil, err
+	seen, _ := b.rotations.last(k)
+	unlock := b.lockOp(k)
+	defer unlock()
+	if n, result := b.rotations.last(k); n != seen {
+		return result, nil
 	}
-	return v.(*rotationResult), nil
+	return b.rotateLocked(ctx, s, client, cfg, k, nil)
+}
+
+// rotationLog counts each connector's completed rotations and keeps the
+// result of the last one, in memory.
+type rotationLog struct {
+	mu      sync.Mutex
+	entries map[connectorKey]rotationLogEntry
+}
+
+type rotationLogEntry struct {
+	count  uint64
+	result *rotationResult
+}
+
+// record notes a completed rotation of k.
+func (l *rotationLog) record(k connectorKey, result *rotationResult) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.entries == nil {
+		l.entries = map[connectorKey]rotationLogEntry{}
+	}
+	l.entries[k] = rotationLogEntry{count: l.entries[k].count + 1, result: result}
+}
+
+// last returns how many rotations of k completed, and the last one's result.
+func (l *rotationLog) last(k connectorKey) (uint64, *rotationResult) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.entries[k]
+	return e.count, e.result
 }
 
 // rotateLocked creates a new credential upstream and makes it current. With
@@ -176,6 +205,7 @@ func (b *backend) rotateLocked(ctx context.Context, s logical.Storage, client *c
 		return nil, fmt.Errorf("promoting the new credential of connector %s: %w", k, err)
 	}
 	b.deleteWAL(ctx, s, walID)
+	b.rotations.record(k, result)
 	b.Logger().Info("connector credential rotated", "connector", k.String(), "credential_id", pending.ID,
 		"expires_time", pending.ExpiresTime)
 	return result, nil

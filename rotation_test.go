@@ -340,8 +340,9 @@ func TestConcurrentRotationsMakeOneCredential(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
 	e.configure(nil)
 	e.register(nil)
-	// Slow the upstream so that every call arrives while the first is under way.
-	e.sim.InjectFault(upstreamsim.Fault{Op: "rotate", Latency: 300 * time.Millisecond})
+	// Slow the upstream so that every call arrives while the first is under way
+	// (the upstream takes its time; the test waits on nothing but the calls).
+	e.sim.InjectFault(upstreamsim.Fault{Op: "rotate", Latency: time.Second})
 
 	const callers = 8
 	var wg sync.WaitGroup
