@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -46,5 +47,31 @@ func TestFactoryReportsTheRunningVersion(t *testing.T) {
 	}
 	if v := b.(*backend).RunningVersion; v != Version || v == "" {
 		t.Errorf("RunningVersion = %q", v)
+	}
+}
+
+func TestInvalidateOfTheConfigRebuildsTheClients(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{})
+	e.configure(nil)
+	first, err := e.b.upstream(context.Background(), e.storage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.b.invalidate(context.Background(), "connectors/app1/conn1")
+	if again, _ := e.b.upstream(context.Background(), e.storage); again != first {
+		t.Error("an unrelated key dropped the clients")
+	}
+	// Another node changed the config.
+	if err := putConfig(context.Background(), e.storage, &pluginConfig{C1AccessToken: "tok", C1ServerURL: e.url,
+		RequestTimeout: time.Second, RotationConcurrency: 1, AitronosURL: e.url, AitronosKeyHeader: "X-API-Key"}); err != nil {
+		t.Fatal(err)
+	}
+	e.b.invalidate(context.Background(), configStorageKey)
+	again, err := e.b.upstream(context.Background(), e.storage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again == first || again.config.C1AccessToken != "tok" {
+		t.Error("the clients were not rebuilt from the new config")
 	}
 }

@@ -148,7 +148,7 @@ func (b *backend) configRead(ctx context.Context, req *logical.Request, _ *frame
 }
 
 func (b *backend) configWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	if err := checkRequest(req, d); err != nil {
+	if err := rejectUnknownFields(req, d); err != nil {
 		return nil, err
 	}
 	cfg, err := getConfig(ctx, req.Storage)

@@ -156,3 +156,21 @@ func TestSecretFieldsAreSensitive(t *testing.T) {
 		t.Errorf("seal-wrapped storage = %v", special)
 	}
 }
+
+func TestConfigNeverQuotesASecretOfTheWrongType(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{})
+	for _, field := range []string{"c1_client_secret", "c1_access_token", "aitronos_api_key"} {
+		for _, v := range []any{[]any{"SECRETVALUE"}, map[string]any{"k": "SECRETVALUE"}, 12345678} {
+			_, err := e.do(logical.UpdateOperation, "config", map[string]any{field: v})
+			if statusOf(err) != http.StatusBadRequest || !strings.Contains(err.Error(), field) {
+				t.Errorf("%s as %T: status %d: %v", field, v, statusOf(err), err)
+			}
+			if strings.Contains(err.Error(), "SECRETVALUE") || strings.Contains(err.Error(), "12345678") {
+				t.Errorf("%s as %T: the error quotes the value", field, v)
+			}
+		}
+	}
+	if len(e.storageKeys()) != 0 {
+		t.Error("stored something")
+	}
+}

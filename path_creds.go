@@ -138,7 +138,7 @@ func overridesFrom(d *framework.FieldData, o *policyOverrides) error {
 }
 
 func (b *backend) credsWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	if err := checkRequest(req, d); err != nil {
+	if err := rejectUnknownFields(req, d); err != nil {
 		return nil, err
 	}
 	k, err := connectorKeyFrom(d)

@@ -228,6 +228,10 @@ func TestCredentialMetadataRead(t *testing.T) {
 	if resp.Secret != nil {
 		t.Error("metadata read is a lease")
 	}
+	e.mustDo(logical.UpdateOperation, "rotate/"+testApp+"/"+testConnector, nil)
+	if resp := e.mustDo(logical.ReadOperation, credsPath+"/"+id, nil); resp.Data["state"] != "retiring" {
+		t.Errorf("state after a rotation = %v", resp.Data["state"])
+	}
 	_, err := e.do(logical.ReadOperation, credsPath+"/nosuchcred", nil)
 	if statusOf(err) != http.StatusNotFound || !strings.Contains(err.Error(), "nosuchcred") {
 		t.Errorf("unknown credential: status %d: %v", statusOf(err), err)

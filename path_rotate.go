@@ -41,7 +41,7 @@ func pathRotate(b *backend) []*framework.Path {
 }
 
 func (b *backend) rotateWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	if err := checkRequest(req, d); err != nil {
+	if err := rejectUnknownFields(req, d); err != nil {
 		return nil, err
 	}
 	k, err := connectorKeyFrom(d)

@@ -34,11 +34,6 @@ type storedCredential struct {
 	RevokeAt  time.Time `json:"revoke_at,omitempty"`
 }
 
-// expired reports whether the credential no longer works at now.
-func (c *storedCredential) expired(now time.Time) bool {
-	return !c.ExpiresTime.IsZero() && !now.Before(c.ExpiresTime)
-}
-
 // connectorEntry is the stored state of one managed C1 connector.
 type connectorEntry struct {
 	AppID       string          `json:"app_id"`

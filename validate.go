@@ -39,53 +39,27 @@ func checkID(field, value string) error {
 	return nil
 }
 
-// checkRequest refuses fields the path does not know and values that do not
-// convert to their field's type. Its messages name the field and never echo
-// the value, which may be a secret.
-func checkRequest(req *logical.Request, d *framework.FieldData) error {
+// rejectUnknownFields refuses fields the path does not know; the SDK only warns
+// about them. (Values that do not convert to their field's type never get
+// here: the SDK refuses them with a 400 that names the field.)
+func rejectUnknownFields(req *logical.Request, d *framework.FieldData) error {
 	var unknown []string
 	for k := range req.Data {
 		if _, ok := d.Schema[k]; !ok {
 			unknown = append(unknown, k)
 		}
 	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		known := make([]string, 0, len(d.Schema))
-		for k := range d.Schema {
-			known = append(known, k)
-		}
-		sort.Strings(known)
-		return badRequest("unknown field(s) %s; this path accepts: %s",
-			strings.Join(unknown, ", "), strings.Join(known, ", "))
+	if len(unknown) == 0 {
+		return nil
 	}
-	names := make([]string, 0, len(req.Data))
-	for k := range req.Data {
-		names = append(names, k)
+	sort.Strings(unknown)
+	known := make([]string, 0, len(d.Schema))
+	for k := range d.Schema {
+		known = append(known, k)
 	}
-	sort.Strings(names)
-	for _, k := range names {
-		if _, _, err := d.GetOkErr(k); err != nil {
-			return badRequest("field %q: the value is not a valid %s", k, typeName(d.Schema[k].Type))
-		}
-	}
-	return nil
-}
-
-// typeName describes a field type in an operator's words.
-func typeName(t framework.FieldType) string {
-	switch t {
-	case framework.TypeDurationSecond:
-		return "duration (e.g. \"90s\", \"24h\" or a number of seconds)"
-	case framework.TypeBool:
-		return "boolean"
-	case framework.TypeInt, framework.TypeInt64:
-		return "integer"
-	case framework.TypeString:
-		return "string"
-	default:
-		return t.String()
-	}
+	sort.Strings(known)
+	return badRequest("unknown field(s) %s; this path accepts: %s",
+		strings.Join(unknown, ", "), strings.Join(known, ", "))
 }
 
 // durationField returns a non-negative duration field and whether it was set.
