@@ -209,6 +209,15 @@ func (e *testEnv) configure(extra map[string]any) {
 	e.mustDo(logical.UpdateOperation, "config", data)
 }
 
+// configureAndRegister writes a working config (plus extra fields), starts
+// managing the test connector, and returns its first credential's id.
+func (e *testEnv) configureAndRegister(extra map[string]any) string {
+	e.t.Helper()
+	e.configure(extra)
+	e.register(nil)
+	return e.connector().Current.ID
+}
+
 // register starts managing the test connector.
 func (e *testEnv) register(extra map[string]any) *logical.Response {
 	e.t.Helper()

@@ -138,9 +138,7 @@ func TestRegisterUnknownConnectorStoresNothing(t *testing.T) {
 
 func TestRegisterAgainChangesOnlyOverrides(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
-	e.configure(nil)
-	e.register(nil)
-	before := e.connector().Current.ID
+	before := e.configureAndRegister(nil)
 	e.register(map[string]any{"rotation_period": "2h", "revoke_grace": 60})
 	if n := len(e.sim.Credentials(testApp, testConnector)); n != 1 {
 		t.Errorf("update created credentials: %d upstream", n)
@@ -215,9 +213,7 @@ func TestDeleteKeepsWhatCouldNotBeRevoked(t *testing.T) {
 
 func TestCredentialMetadataRead(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
-	e.configure(nil)
-	e.register(nil)
-	id := e.connector().Current.ID
+	id := e.configureAndRegister(nil)
 	resp := e.mustDo(logical.ReadOperation, credsPath+"/"+id, nil)
 	if resp.Data["credential_id"] != id || resp.Data["state"] != "current" || resp.Data["expires_time"] == "" {
 		t.Errorf("metadata: id %v state %v expires %v", resp.Data["credential_id"], resp.Data["state"], resp.Data["expires_time"])

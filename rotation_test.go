@@ -19,9 +19,7 @@ const rotatePath = "rotate/" + testApp + "/" + testConnector
 
 func TestPeriodicRotatesAtThePeriod(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry}) // credentials that never expire
-	e.configure(map[string]any{"rotation_period": "2h"})
-	e.register(nil)
-	first := e.connector().Current.ID
+	first := e.configureAndRegister(map[string]any{"rotation_period": "2h"})
 
 	e.clock.Advance(2*time.Hour - time.Second)
 	if err := e.tick(); err != nil {
@@ -48,9 +46,7 @@ func TestPeriodicRotatesAtThePeriod(t *testing.T) {
 
 func TestPeriodicRotatesBeforeExpiry(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
-	e.configure(nil)
-	e.register(nil)
-	first := e.connector().Current.ID
+	first := e.configureAndRegister(nil)
 	// rotate_before_expiry is 24h, but a third of the 10h lifetime is smaller: due at 6h40m.
 	e.clock.Advance(6*time.Hour + 39*time.Minute)
 	_ = e.tick()
@@ -72,9 +68,7 @@ func TestPeriodicRotatesBeforeExpiry(t *testing.T) {
 
 func TestShortLivedCredentialsRotateAtLeastTwoTicksBeforeExpiry(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 3 * time.Minute})
-	e.configure(nil)
-	e.register(nil)
-	first := e.connector().Current.ID
+	first := e.configureAndRegister(nil)
 	// A third of 3m is 1m, narrower than two ticks: the window is 2m, due at 1m.
 	e.clock.Advance(time.Minute)
 	if err := e.tick(); err != nil {
@@ -87,9 +81,7 @@ func TestShortLivedCredentialsRotateAtLeastTwoTicksBeforeExpiry(t *testing.T) {
 
 func TestRetiredCredentialIsRevokedAfterTheGrace(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	e.configure(map[string]any{"revoke_grace": "1h", "rotation_period": "24h"})
-	e.register(nil)
-	first := e.connector().Current.ID
+	first := e.configureAndRegister(map[string]any{"revoke_grace": "1h", "rotation_period": "24h"})
 
 	e.mustDo(logical.UpdateOperation, rotatePath, nil)
 	e.clock.Advance(time.Hour - time.Second)
@@ -115,9 +107,7 @@ func TestRetiredCredentialIsRevokedAfterTheGrace(t *testing.T) {
 
 func TestRetiredCredentialOutlivesItsLeases(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	e.configure(map[string]any{"revoke_grace": "1h", "rotation_period": "24h"})
-	e.register(nil)
-	first := e.connector().Current.ID
+	first := e.configureAndRegister(map[string]any{"revoke_grace": "1h", "rotation_period": "24h"})
 	// A lease issued now runs to the planned revocation: 24h + 1h.
 	lease := e.mustDo(logical.ReadOperation, credsPath, nil)
 	if lease.Secret.TTL != 25*time.Hour {
@@ -148,9 +138,7 @@ func TestRetiredCredentialOutlivesItsLeases(t *testing.T) {
 
 func TestRotateWithRevokePrevious(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
-	e.configure(nil)
-	e.register(nil)
-	first := e.connector().Current.ID
+	first := e.configureAndRegister(nil)
 	resp := e.mustDo(logical.UpdateOperation, rotatePath, map[string]any{"revoke_previous": true})
 	if resp.Data["previous_revoked"] != true {
 		t.Errorf("answer: previous_revoked %v", resp.Data["previous_revoked"])
@@ -166,9 +154,7 @@ func TestRotateWithRevokePrevious(t *testing.T) {
 
 func TestRotateStatus(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	e.configure(map[string]any{"rotation_period": "10h", "revoke_grace": "1h"})
-	e.register(nil)
-	first := e.connector().Current.ID
+	first := e.configureAndRegister(map[string]any{"rotation_period": "10h", "revoke_grace": "1h"})
 	e.mustDo(logical.UpdateOperation, rotatePath, nil)
 	status := e.mustDo(logical.ReadOperation, rotatePath, nil)
 	now := e.clock.Now()
@@ -190,9 +176,7 @@ func TestRotateStatus(t *testing.T) {
 
 func TestRotationFailureKeepsTheCurrentCredentialAndRecordsTheError(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
-	e.configure(nil)
-	e.register(nil)
-	first := e.connector().Current.ID
+	first := e.configureAndRegister(nil)
 	e.sim.InjectFault(upstreamsim.Fault{Op: "rotate", Status: http.StatusBadGateway})
 	_, err := e.do(logical.UpdateOperation, rotatePath, nil)
 	if statusOf(err) != http.StatusBadGateway || !strings.Contains(err.Error(), "502") {
@@ -250,9 +234,7 @@ func (s *crashingStorage) Put(ctx context.Context, entry *logical.StorageEntry) 
 
 func TestCrashBeforePromotionIsRolledBackByTheWAL(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
-	e.configure(nil)
-	e.register(nil)
-	first := e.connector().Current.ID
+	first := e.configureAndRegister(nil)
 
 	// The rotation stores the pending credential (write 1), then the crash
 	// hits its promotion (write 2).
@@ -378,9 +360,7 @@ func TestConcurrentRotationsMakeOneCredential(t *testing.T) {
 
 func TestPeriodicDoesNothingWhereStorageIsReadOnly(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
-	e.configure(nil)
-	e.register(nil)
-	first := e.connector().Current.ID
+	first := e.configureAndRegister(nil)
 	e.clock.Advance(9 * time.Hour)
 	sys := logical.TestSystemView()
 	sys.ReplicationStateVal = consts.ReplicationPerformanceStandby
@@ -435,9 +415,7 @@ func TestOverdueRotationStillServesTheValidCredential(t *testing.T) {
 
 func TestRevokeOfAnAlreadyRevokedCredentialCountsAsDone(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	e.configure(map[string]any{"revoke_grace": "1h", "rotation_period": "24h"})
-	e.register(nil)
-	first := e.connector().Current.ID
+	first := e.configureAndRegister(map[string]any{"revoke_grace": "1h", "rotation_period": "24h"})
 	e.mustDo(logical.UpdateOperation, rotatePath, nil)
 	// An operator revoked it upstream by hand: the engine's revoke meets a 404.
 	e.mustDo(logical.UpdateOperation, rotatePath, nil) // a third credential, so the first is not current
