@@ -324,14 +324,17 @@ func (b *backend) maintain(ctx context.Context, s logical.Storage, client *c1api
 
 // sweep maintains every managed connector, at most rotation_concurrency at once.
 func (b *backend) sweep(ctx context.Context, s logical.Storage) error {
-	cfg, err := getConfig(ctx, s)
-	if err != nil || cfg == nil || !cfg.c1Configured() {
-		return err
+	c, err := b.upstream(ctx, s)
+	if err == errNotConfigured {
+		return nil // nothing to maintain yet
 	}
-	client, cfg, err := b.c1Client(ctx, s)
 	if err != nil {
 		return err
 	}
+	if c.c1 == nil {
+		return nil // C1 is not configured
+	}
+	client, cfg := c.c1, c.config
 	keys, err := listConnectors(ctx, s)
 	if err != nil {
 		return err

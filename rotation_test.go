@@ -512,3 +512,14 @@ func TestConcurrentRegistrationsMakeOneCredential(t *testing.T) {
 		t.Errorf("concurrent registrations made %d credentials upstream", n)
 	}
 }
+
+func TestPeriodicWithoutC1ConfigIsQuiet(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{})
+	if err := e.tick(); err != nil {
+		t.Errorf("tick before any config: %v", err)
+	}
+	e.mustDo(logical.UpdateOperation, "config", map[string]any{"aitronos_api_key": "ak_" + strings.Repeat("k", 40)})
+	if err := e.tick(); err != nil {
+		t.Errorf("tick with an Aitronos-only config: %v", err)
+	}
+}
