@@ -12,8 +12,9 @@ import (
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/upstreamsim"
 )
 
-func TestHelpAndOpenAPIDocumentEveryPath(t *testing.T) {
-	e := newTestEnv(t, upstreamsim.Options{})
+// openAPI is the OpenAPI document of the backend's help answer.
+func openAPI(t *testing.T, e *testEnv) *framework.OASDocument {
+	t.Helper()
 	resp, err := e.b.HandleRequest(context.Background(), &logical.Request{
 		Operation: logical.HelpOperation, Path: "", Storage: e.storage,
 	})
@@ -27,7 +28,12 @@ func TestHelpAndOpenAPIDocumentEveryPath(t *testing.T) {
 	if strings.Contains(e.logs.String(), "error generating OpenAPI") {
 		t.Error("OpenAPI generation failed")
 	}
-	paths := doc.Paths
+	return doc
+}
+
+func TestHelpAndOpenAPIDocumentEveryPath(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{})
+	paths := openAPI(t, e).Paths
 	for _, p := range []string{
 		"/config", "/creds/", "/creds/{app_id}/{connector_id}", "/creds/{app_id}/{connector_id}/{credential_id}",
 		"/rotate/{app_id}/{connector_id}", "/oauth/{credential_id}", "/oauth/by-connection/{connection_id}",
@@ -73,5 +79,94 @@ func TestInvalidateOfTheConfigRebuildsTheClients(t *testing.T) {
 	}
 	if again == first || again.config.C1AccessToken != "tok" {
 		t.Error("the clients were not rebuilt from the new config")
+	}
+}
+
+// TestOpenAPIOperationIDs pins the operation id of every operation: clients
+// generated from the OpenAPI document are named after them.
+func TestOpenAPIOperationIDs(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{})
+	want := map[string]string{
+		"POST /config":   "c1-configure",
+		"GET /config":    "c1-read-configuration",
+		"DELETE /config": "c1-delete-configuration",
+
+		"GET /creds/": "c1-list-connectors",
+
+		"POST /creds/{app_id}/{connector_id}":   "c1-register-connector",
+		"GET /creds/{app_id}/{connector_id}":    "c1-read-connector-credentials",
+		"DELETE /creds/{app_id}/{connector_id}": "c1-deregister-connector",
+
+		"GET /creds/{app_id}/{connector_id}/{credential_id}": "c1-read-connector-credential-metadata",
+
+		"POST /rotate/{app_id}/{connector_id}": "c1-rotate-connector-credential",
+		"GET /rotate/{app_id}/{connector_id}":  "c1-read-rotation-status",
+
+		"GET /oauth/{credential_id}":               "c1-read-oauth-token",
+		"GET /oauth/by-connection/{connection_id}": "c1-read-oauth-token-by-connection",
+	}
+	got := map[string]string{}
+	for path, item := range openAPI(t, e).Paths {
+		for method, op := range map[string]*framework.OASOperation{
+			"GET": item.Get, "POST": item.Post, "PATCH": item.Patch, "DELETE": item.Delete,
+		} {
+			if op == nil {
+				continue
+			}
+			key := method + " " + path
+			got[key] = op.OperationID
+			if strings.TrimSpace(op.Summary) == "" {
+				t.Errorf("%s has no summary", key)
+			}
+		}
+	}
+	for key, id := range want {
+		if got[key] != id {
+			t.Errorf("%s: operation id %q, want %q", key, got[key], id)
+		}
+	}
+	for key, id := range got {
+		if _, ok := want[key]; !ok {
+			t.Errorf("%s (operation id %q) is not pinned by this test", key, id)
+		}
+	}
+}
+
+// TestPathHelpExplainsEveryField checks that every path has a synopsis and a
+// description, and that path-help lists each of its fields with a description.
+func TestPathHelpExplainsEveryField(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{})
+	examples := map[string]string{
+		"app_id": "app1", "connector_id": "conn1", "credential_id": "cred1", "connection_id": "ca_1",
+	}
+	for _, p := range e.b.Paths {
+		if strings.TrimSpace(p.HelpSynopsis) == "" || strings.TrimSpace(p.HelpDescription) == "" {
+			t.Errorf("path %q lacks a help synopsis or description", p.Pattern)
+		}
+		// A concrete request path matching the pattern.
+		path := strings.TrimPrefix(p.Pattern, "^")
+		for name, v := range examples {
+			path = strings.Replace(path, segment(name), v, 1)
+		}
+		path = strings.TrimSuffix(strings.TrimSuffix(path, "$"), "?")
+		resp, err := e.b.HandleRequest(context.Background(), &logical.Request{
+			Operation: logical.HelpOperation, Path: path, Storage: e.storage,
+		})
+		if err != nil {
+			t.Errorf("path-help %s: %v", path, err)
+			continue
+		}
+		help, _ := resp.Data["help"].(string)
+		if !strings.Contains(help, "Matching Route: "+p.Pattern) {
+			t.Errorf("path-help %s answered for another route:\n%s", path, help)
+			continue
+		}
+		for name, f := range p.Fields {
+			if strings.TrimSpace(f.Description) == "" {
+				t.Errorf("path %q: field %s has no description", p.Pattern, name)
+			} else if !strings.Contains(help, name) || !strings.Contains(help, strings.TrimSpace(f.Description)) {
+				t.Errorf("path-help %s does not explain field %s", path, name)
+			}
+		}
 	}
 }

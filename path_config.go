@@ -107,10 +107,26 @@ func pathConfig(b *backend) []*framework.Path {
 		},
 		ExistenceCheck: b.configExists,
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.CreateOperation: &framework.PathOperation{Callback: b.configWrite},
-			logical.UpdateOperation: &framework.PathOperation{Callback: b.configWrite},
-			logical.ReadOperation:   &framework.PathOperation{Callback: b.configRead},
-			logical.DeleteOperation: &framework.PathOperation{Callback: b.configDelete},
+			logical.CreateOperation: &framework.PathOperation{
+				Callback:     b.configWrite,
+				Summary:      "Configure the upstream APIs and the rotation policy; a write changes only the fields it names.",
+				DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "configure"},
+			},
+			logical.UpdateOperation: &framework.PathOperation{
+				Callback:     b.configWrite,
+				Summary:      "Configure the upstream APIs and the rotation policy; a write changes only the fields it names.",
+				DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "configure"},
+			},
+			logical.ReadOperation: &framework.PathOperation{
+				Callback:     b.configRead,
+				Summary:      "Read the configuration; secrets are reported only as set or not.",
+				DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read", OperationSuffix: "configuration"},
+			},
+			logical.DeleteOperation: &framework.PathOperation{
+				Callback:     b.configDelete,
+				Summary:      "Delete the configuration. Managed connectors stay stored; nothing reaches the upstream until config is written again.",
+				DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "delete", OperationSuffix: "configuration"},
+			},
 		},
 		HelpSynopsis:    pathConfigHelpSyn,
 		HelpDescription: strings.TrimSpace(pathConfigHelpDesc),

@@ -24,6 +24,13 @@ A delete revokes upstream every credential the engine created for the connector
 and forgets it.
 `
 
+const pathCredentialHelpDesc = `
+A read returns the credential's upstream metadata (client_id, display_name, created_at,
+updated_at, expires_time, last_used_at, deleted_at) and its state in the engine:
+current, pending, retiring, or unmanaged when the engine does not hold it. It never
+returns the secret: the leased read of creds/<app_id>/<connector_id> is the only way to it.
+`
+
 // connectorFields are the fields of creds/<app_id>/<connector_id>.
 func connectorFields() map[string]*framework.FieldSchema {
 	return map[string]*framework.FieldSchema{
@@ -49,38 +56,70 @@ func pathCreds(b *backend) []*framework.Path {
 	return []*framework.Path{
 		{
 			Pattern:      "creds/?$",
-			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "c1", OperationSuffix: "connectors"},
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "c1"},
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ListOperation: &framework.PathOperation{Callback: b.credsList},
+				logical.ListOperation: &framework.PathOperation{
+					Callback:     b.credsList,
+					Summary:      "List the managed connectors as <app_id>/<connector_id>.",
+					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "list", OperationSuffix: "connectors"},
+				},
 			},
-			HelpSynopsis: "List the managed connectors as <app_id>/<connector_id>.",
+			HelpSynopsis:    "List the managed connectors as <app_id>/<connector_id>.",
+			HelpDescription: "Lists every connector the engine manages, as <app_id>/<connector_id>; read creds/<app_id>/<connector_id> for its credential.",
 		},
 		{
 			Pattern:        "creds/" + segment("app_id") + "/" + segment("connector_id") + "$",
-			DisplayAttrs:   &framework.DisplayAttributes{OperationPrefix: "c1", OperationSuffix: "connector"},
+			DisplayAttrs:   &framework.DisplayAttributes{OperationPrefix: "c1"},
 			Fields:         connectorFields(),
 			ExistenceCheck: b.connectorExists,
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.CreateOperation: &framework.PathOperation{Callback: b.credsWrite, ForwardPerformanceStandby: true, ForwardPerformanceSecondary: true},
-				logical.UpdateOperation: &framework.PathOperation{Callback: b.credsWrite, ForwardPerformanceStandby: true, ForwardPerformanceSecondary: true},
-				logical.ReadOperation:   &framework.PathOperation{Callback: b.credsRead},
-				logical.DeleteOperation: &framework.PathOperation{Callback: b.credsDelete, ForwardPerformanceStandby: true, ForwardPerformanceSecondary: true},
+				logical.CreateOperation: &framework.PathOperation{
+					Callback:                    b.credsWrite,
+					Summary:                     "Register a connector: create its first credential upstream and store it; on a managed connector, change its rotation overrides.",
+					DisplayAttrs:                &framework.DisplayAttributes{OperationVerb: "register", OperationSuffix: "connector"},
+					ForwardPerformanceStandby:   true,
+					ForwardPerformanceSecondary: true,
+				},
+				logical.UpdateOperation: &framework.PathOperation{
+					Callback:                    b.credsWrite,
+					Summary:                     "Register a connector: create its first credential upstream and store it; on a managed connector, change its rotation overrides.",
+					DisplayAttrs:                &framework.DisplayAttributes{OperationVerb: "register", OperationSuffix: "connector"},
+					ForwardPerformanceStandby:   true,
+					ForwardPerformanceSecondary: true,
+				},
+				logical.ReadOperation: &framework.PathOperation{
+					Callback:     b.credsRead,
+					Summary:      "Read the connector's current credential as a lease that ends no later than the credential stops working.",
+					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read", OperationSuffix: "connector-credentials"},
+				},
+				logical.DeleteOperation: &framework.PathOperation{
+					Callback:                    b.credsDelete,
+					Summary:                     "Deregister a connector: revoke upstream every credential the engine created for it, then forget it.",
+					DisplayAttrs:                &framework.DisplayAttributes{OperationVerb: "deregister", OperationSuffix: "connector"},
+					ForwardPerformanceStandby:   true,
+					ForwardPerformanceSecondary: true,
+				},
 			},
 			HelpSynopsis:    pathCredsHelpSyn,
 			HelpDescription: strings.TrimSpace(pathCredsHelpDesc),
 		},
 		{
 			Pattern:      "creds/" + segment("app_id") + "/" + segment("connector_id") + "/" + segment("credential_id") + "$",
-			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "c1", OperationSuffix: "credential-metadata"},
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "c1"},
 			Fields: map[string]*framework.FieldSchema{
 				"app_id":        {Type: framework.TypeString, Description: "The C1 app id.", Required: true},
 				"connector_id":  {Type: framework.TypeString, Description: "The C1 connector id.", Required: true},
-				"credential_id": {Type: framework.TypeString, Description: "The credential id.", Required: true},
+				"credential_id": {Type: framework.TypeString, Description: "The id of one of the connector's credentials.", Required: true},
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ReadOperation: &framework.PathOperation{Callback: b.credentialMetadataRead},
+				logical.ReadOperation: &framework.PathOperation{
+					Callback:     b.credentialMetadataRead,
+					Summary:      "Read a credential's upstream metadata and its state in the engine, never its secret.",
+					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read", OperationSuffix: "connector-credential-metadata"},
+				},
 			},
-			HelpSynopsis: "Read a connector credential's upstream metadata (never its secret).",
+			HelpSynopsis:    "Read a connector credential's upstream metadata (never its secret).",
+			HelpDescription: strings.TrimSpace(pathCredentialHelpDesc),
 		},
 	}
 }

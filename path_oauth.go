@@ -29,24 +29,32 @@ func pathOAuth(b *backend) []*framework.Path {
 	return []*framework.Path{
 		{
 			Pattern:      "oauth/by-connection/" + segment("connection_id") + "$",
-			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "c1", OperationSuffix: "oauth-token-by-connection"},
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "c1"},
 			Fields: map[string]*framework.FieldSchema{
 				"connection_id": {Type: framework.TypeString, Description: "The Aitronos connection id.", Required: true},
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ReadOperation: &framework.PathOperation{Callback: b.oauthRead("connection_id")},
+				logical.ReadOperation: &framework.PathOperation{
+					Callback:     b.oauthRead("connection_id"),
+					Summary:      "Read the OAuth access token of an Aitronos connection as a lease that ends when the token expires.",
+					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read", OperationSuffix: "oauth-token-by-connection"},
+				},
 			},
 			HelpSynopsis:    "Read the OAuth access token of an Aitronos connection.",
 			HelpDescription: strings.TrimSpace(pathOAuthHelpDesc),
 		},
 		{
 			Pattern:      "oauth/" + segment("credential_id") + "$",
-			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "c1", OperationSuffix: "oauth-token"},
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "c1"},
 			Fields: map[string]*framework.FieldSchema{
 				"credential_id": {Type: framework.TypeString, Description: "The Aitronos credential id.", Required: true},
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ReadOperation: &framework.PathOperation{Callback: b.oauthRead("credential_id")},
+				logical.ReadOperation: &framework.PathOperation{
+					Callback:     b.oauthRead("credential_id"),
+					Summary:      "Read the OAuth access token of an Aitronos credential as a lease that ends when the token expires.",
+					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read", OperationSuffix: "oauth-token"},
+				},
 			},
 			HelpSynopsis:    "Read the OAuth access token of an Aitronos credential.",
 			HelpDescription: strings.TrimSpace(pathOAuthHelpDesc),

@@ -21,7 +21,7 @@ next rotation, pending revocations and the last error.
 func pathRotate(b *backend) []*framework.Path {
 	return []*framework.Path{{
 		Pattern:      "rotate/" + segment("app_id") + "/" + segment("connector_id") + "$",
-		DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "c1", OperationSuffix: "connector-credential"},
+		DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "c1"},
 		Fields: map[string]*framework.FieldSchema{
 			"app_id":       {Type: framework.TypeString, Description: "The C1 app id.", Required: true},
 			"connector_id": {Type: framework.TypeString, Description: "The C1 connector id.", Required: true},
@@ -32,8 +32,18 @@ func pathRotate(b *backend) []*framework.Path {
 			},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.UpdateOperation: &framework.PathOperation{Callback: b.rotateWrite, ForwardPerformanceStandby: true, ForwardPerformanceSecondary: true},
-			logical.ReadOperation:   &framework.PathOperation{Callback: b.rotateStatus},
+			logical.UpdateOperation: &framework.PathOperation{
+				Callback:                    b.rotateWrite,
+				Summary:                     "Rotate the connector's credential now; the previous one is revoked after the grace, or at once with revoke_previous.",
+				DisplayAttrs:                &framework.DisplayAttributes{OperationVerb: "rotate", OperationSuffix: "connector-credential"},
+				ForwardPerformanceStandby:   true,
+				ForwardPerformanceSecondary: true,
+			},
+			logical.ReadOperation: &framework.PathOperation{
+				Callback:     b.rotateStatus,
+				Summary:      "Read the connector's rotation status: current and retiring credentials, last and next rotation, last error.",
+				DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read", OperationSuffix: "rotation-status"},
+			},
 		},
 		HelpSynopsis:    "Rotate a connector's credential now, or read its rotation status.",
 		HelpDescription: strings.TrimSpace(pathRotateHelpDesc),
