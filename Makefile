@@ -11,7 +11,7 @@ LDFLAGS := -X github.com/vault-plugin-c1/vault-plugin-c1.Version=$(PLUGIN_VERSIO
 BIN := bin
 GO ?= go
 
-.PHONY: build test unit e2e dev-smoke bench dev vault fmt vet clean
+.PHONY: build test unit e2e dev-smoke bench dev vault release fmt vet clean
 
 ## build: the plugin and the upstream simulator, into bin/
 build:
@@ -42,6 +42,10 @@ bench:
 dev: build vault
 	PLUGIN_VERSION=$(PLUGIN_VERSION) ./scripts/dev.sh
 
+## release: linux and darwin binaries (amd64, arm64) with SHA256SUMS into dist/; prints the register lines
+release:
+	VERSION=$(PLUGIN_VERSION) GO=$(GO) ./scripts/release.sh
+
 ## vault: the pinned Vault binary at .tools/bin/vault
 vault:
 	./scripts/install-vault.sh
@@ -55,4 +59,4 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) dist
