@@ -31,15 +31,16 @@ func New(opts Options) *Client {
 	}
 	newRC := func(eh retryablehttp.ErrorHandler) *retryablehttp.Client {
 		return &retryablehttp.Client{
-			HTTPClient:   base,
-			Logger:       nil,
-			RetryWaitMin: opts.MinBackoff,
-			RetryWaitMax: opts.MaxBackoff,
-			RetryMax:     opts.MaxRetries,
-			CheckRetry:   checkRetry,
-			Backoff:      backoff,
-			ErrorHandler: eh,
-			PrepareRetry: countRetry,
+			HTTPClient:     base,
+			Logger:         nil,
+			RetryWaitMin:   opts.MinBackoff,
+			RetryWaitMax:   opts.MaxBackoff,
+			RetryMax:       opts.MaxRetries,
+			CheckRetry:     checkRetry,
+			Backoff:        backoff,
+			ErrorHandler:   eh,
+			PrepareRetry:   countRetry,
+			RequestLogHook: beginAttempt,
 		}
 	}
 	c.rc = newRC(retryablehttp.PassthroughErrorHandler)

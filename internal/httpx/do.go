@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"time"
 )
 
 // shapeError is a 2xx answer that is valid JSON of the wrong shape.
@@ -44,7 +45,8 @@ func (c *Client) Do(ctx context.Context, req Request, out any) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", req.Op, err)
 	}
-	st := &attemptState{attempts: 1, idempotent: req.Idempotent || req.Method == http.MethodGet || req.Method == http.MethodHead}
+	st := &attemptState{attempts: 1, idempotent: req.Idempotent || req.Method == http.MethodGet || req.Method == http.MethodHead,
+		op: req.Op, observe: c.opts.Observe}
 	rreq, err := c.build(withState(ctx, st), req, e)
 	if err != nil {
 		return fmt.Errorf("%s: %w", req.Op, err)
@@ -52,6 +54,8 @@ func (c *Client) Do(ctx context.Context, req Request, out any) error {
 	fail := func(status int, cause error) *Error {
 		return &Error{Op: req.Op, Method: rreq.Method, Path: e.path, Status: status, Attempts: st.attempts, Err: cause}
 	}
+	// The attempt handled last is reported once the retry loop is done.
+	defer st.report()
 
 	var decoded reflect.Value
 	rreq.SetResponseHandler(func(resp *http.Response) error {
@@ -68,7 +72,11 @@ func (c *Client) Do(ctx context.Context, req Request, out any) error {
 
 	resp, err := c.rc.Do(rreq)
 	if resp == nil {
-		return fail(0, networkCause(ctx, st, err))
+		fe := fail(0, networkCause(ctx, st, err))
+		if st.lastErr != nil && notSent(st.lastErr) {
+			fe.Outcome = st.outcome(OutcomeNotApplied)
+		}
+		return fe
 	}
 	defer resp.Body.Close()
 
@@ -92,6 +100,10 @@ func (c *Client) Do(ctx context.Context, req Request, out any) error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBodyBytes))
 	code, msg, trace := c.opts.ParseError(resp.StatusCode, body)
 	fe := fail(resp.StatusCode, nil)
+	fe.Outcome = st.outcome(outcomeOfStatus(resp.StatusCode))
+	if d, ok := retryAfter(resp, time.Now()); ok {
+		fe.RetryAfter = d
+	}
 	fe.Code = safeText(code, maxCodeRunes, e.secrets)
 	fe.Message = safeText(msg, maxMessageRunes, e.secrets)
 	fe.TraceID = safeText(trace, maxTraceRunes, e.secrets)

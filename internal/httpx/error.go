@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ErrBodyTooLarge is the cause of an *Error whose 2xx answer exceeded
@@ -35,6 +36,12 @@ type Error struct {
 	TraceID string
 	// Attempts is how many attempts were made.
 	Attempts int
+	// Outcome says whether the upstream may have carried the request out.
+	Outcome Outcome
+	// RetryAfter is the wait the upstream asked for in a Retry-After header
+	// of its last answer (0 when none). A wait longer than the request
+	// could still wait fails the call at once; callers can defer to it.
+	RetryAfter time.Duration
 	// Err is the underlying cause for network errors, cancellations and
 	// undecodable or oversized answers.
 	Err error

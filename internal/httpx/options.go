@@ -45,6 +45,10 @@ type Options struct {
 	// non-2xx answer body. Default DefaultParseError. Whatever it returns is
 	// sanitised, truncated and scrubbed of request secrets before use.
 	ParseError func(status int, body []byte) (code, message, traceID string)
+	// Observe, when set, is called once per attempt with the operation name,
+	// the HTTP status of the answer (0 when no answer came) and how long the
+	// attempt took. It is never given a secret.
+	Observe func(op string, status int, elapsed time.Duration)
 }
 
 // withDefaults returns o with zero fields replaced by defaults.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
 )
@@ -15,6 +16,48 @@ type attemptState struct {
 	attempts   int
 	lastErr    error
 	idempotent bool
+
+	// op and observe report each attempt; start, status and elapsed describe
+	// the attempt under way until observed.
+	op      string
+	observe func(op string, status int, elapsed time.Duration)
+	start   time.Time
+	status  int
+	elapsed time.Duration
+	pending bool
+	// maybeApplied is set once an attempt may have been carried out.
+	maybeApplied bool
+}
+
+// begin starts an attempt, reporting the one before it.
+func (st *attemptState) begin() {
+	st.report()
+	st.start, st.status, st.elapsed, st.pending = time.Now(), 0, 0, true
+}
+
+// ended records how the attempt under way ended so far; a later call (the
+// answer's body read) replaces an earlier one.
+func (st *attemptState) ended(resp *http.Response) {
+	st.status = 0
+	if resp != nil {
+		st.status = resp.StatusCode
+	}
+	st.elapsed = time.Since(st.start)
+}
+
+// report passes the attempt under way, if any, to the observer.
+func (st *attemptState) report() {
+	if st.pending && st.observe != nil {
+		st.observe(st.op, st.status, st.elapsed)
+	}
+	st.pending = false
+}
+
+// beginAttempt is the RequestLogHook: it runs before every attempt.
+func beginAttempt(_ retryablehttp.Logger, req *http.Request, _ int) {
+	if st := stateFrom(req.Context()); st != nil {
+		st.begin()
+	}
 }
 
 type stateKey struct{}
@@ -56,6 +99,24 @@ func unprocessedStatus(status int) bool {
 	return status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable
 }
 
+// outcomeOfStatus is what a non-2xx answer says about the request: a 4xx
+// (429 included) means the upstream refused it; anything else leaves it open.
+func outcomeOfStatus(status int) Outcome {
+	if status >= 400 && status <= 499 {
+		return OutcomeNotApplied
+	}
+	return OutcomeUnknown
+}
+
+// outcome is the outcome of the whole call whose last attempt ended in
+// last: not applied only if no attempt may have been carried out.
+func (st *attemptState) outcome(last Outcome) Outcome {
+	if st.maybeApplied {
+		return OutcomeUnknown
+	}
+	return last
+}
+
 // notSent reports whether a network error happened before the request could
 // reach the upstream (no connection was made).
 func notSent(err error) bool {
@@ -71,9 +132,13 @@ func notSent(err error) bool {
 // did not act on it: 429, 503, or no connection made. Otherwise a lost answer
 // could leave a second credential that nobody holds.
 func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
-	if err != nil {
-		if st := stateFrom(ctx); st != nil {
+	if st := stateFrom(ctx); st != nil {
+		st.ended(resp)
+		if err != nil {
 			st.lastErr = err
+		}
+		if (resp != nil && outcomeOfStatus(resp.StatusCode) == OutcomeUnknown) || (resp == nil && err != nil && !notSent(err)) {
+			st.maybeApplied = true
 		}
 	}
 	if ctx.Err() != nil {
