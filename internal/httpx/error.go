@@ -48,7 +48,8 @@ type Error struct {
 }
 
 // Error formats e as
-// "op: METHOD /path: 404 Not Found: CODE: message (trace id T): cause (after N attempts)".
+// "op: METHOD /path: 429 Too Many Requests: CODE: message (trace id T): cause
+// (the upstream asks to wait 1m0s) (after N attempts)".
 func (e *Error) Error() string {
 	var b strings.Builder
 	if e.Op != "" {
@@ -82,6 +83,11 @@ func (e *Error) Error() string {
 	if e.Err != nil {
 		b.WriteString(": ")
 		b.WriteString(e.Err.Error())
+	}
+	if e.RetryAfter > 0 {
+		b.WriteString(" (the upstream asks to wait ")
+		b.WriteString(e.RetryAfter.String())
+		b.WriteByte(')')
 	}
 	b.WriteString(" (after ")
 	b.WriteString(strconv.Itoa(e.Attempts))

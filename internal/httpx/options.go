@@ -32,7 +32,9 @@ type Options struct {
 	MinBackoff time.Duration
 	// MaxBackoff caps the exponential retry wait. Default 30s.
 	MaxBackoff time.Duration
-	// MaxRetryAfter caps an honoured Retry-After header. Default 2m.
+	// MaxRetryAfter is the longest Retry-After wait honoured. A longer one
+	// is not shortened: the call fails at once with an *Error carrying it
+	// in RetryAfter. Default 2m.
 	MaxRetryAfter time.Duration
 	// MaxBodyBytes caps a 2xx answer; a larger answer is an error. Default 4 MiB.
 	MaxBodyBytes int64

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -122,5 +124,87 @@ func TestDoObservesEveryAttempt(t *testing.T) {
 	want := []obs{{"probe", 503}, {"probe", 200}, {"refused", 0}, {"refused", 0}, {"refused", 0}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("observed %v, want %v", got, want)
+	}
+}
+
+func TestLongRetryAfterFailsAtOnceCarryingTheWait(t *testing.T) {
+	date := time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)
+	for _, value := range []string{"600", date} {
+		r := newRecorder(t, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Retry-After", value)
+			w.WriteHeader(http.StatusTooManyRequests)
+		}, status(200, `{}`))
+		opts := fastOptions(3)
+		opts.MaxRetryAfter = time.Minute
+		err := New(opts).Do(context.Background(), Request{Op: "op", Method: "POST", URL: r.srv.URL, Body: 1}, nil)
+		var he *Error
+		if !errors.As(err, &he) || he.RetryAfter < 9*time.Minute || he.Outcome != OutcomeNotApplied || r.count() != 1 {
+			t.Fatalf("Retry-After %s: %d requests, error %#v", value, r.count(), err)
+		}
+		if !strings.Contains(err.Error(), "the upstream asks to wait") {
+			t.Fatalf("error text %q does not carry the wait", err.Error())
+		}
+	}
+
+	// A wait within MaxRetryAfter but past the caller's deadline fails too.
+	r := newRecorder(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Retry-After", "30")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}, status(200, `{}`))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	opts := fastOptions(3)
+	opts.MaxRetryAfter = time.Minute
+	err := New(opts).Do(ctx, Request{Method: "GET", URL: r.srv.URL}, nil)
+	var he *Error
+	if !errors.As(err, &he) || he.RetryAfter != 30*time.Second || he.Outcome != OutcomeUnknown || r.count() != 1 {
+		t.Fatalf("%d requests, error %#v", r.count(), err)
+	}
+}
+
+func TestFormFuncBuildsEveryAttemptAfresh(t *testing.T) {
+	r := newRecorder(t, status(503, ``), status(503, ``), status(200, `{}`))
+	n := 0
+	fresh := func() (url.Values, error) {
+		n++
+		return url.Values{"grant_type": {"client_credentials"}, "client_assertion": {fmt.Sprintf("one-time-%d", n)}}, nil
+	}
+	if err := New(fastOptions(3)).Do(context.Background(), Request{Method: "POST", URL: r.srv.URL, FormFunc: fresh, Idempotent: true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for i, b := range r.bodies {
+		v, _ := url.ParseQuery(b)
+		a := v.Get("client_assertion")
+		if a == "" || seen[a] || r.reqs[i].Header.Get("Content-Type") != "application/x-www-form-urlencoded" {
+			t.Fatalf("attempt %d sent %q (content type %q)", i+1, b, r.reqs[i].Header.Get("Content-Type"))
+		}
+		seen[a] = true
+	}
+	if len(seen) != 3 {
+		t.Fatalf("%d distinct forms for 3 attempts", len(seen))
+	}
+}
+
+// authTransport adds a bearer token the caller never saw, as oauth2 does.
+type authTransport struct{ token string }
+
+func (a authTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+a.token)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func TestErrorHidesHeadersATransportAdded(t *testing.T) {
+	const token = "tok_added_by_the_transport_123"
+	r := newRecorder(t, func(w http.ResponseWriter, req *http.Request) {
+		w.WriteHeader(401)
+		_, _ = w.Write([]byte(`{"message":"bad ` + req.Header.Get("Authorization") + `"}`))
+	})
+	opts := fastOptions(0)
+	opts.Transport = authTransport{token}
+	err := New(opts).Do(context.Background(), Request{Method: "GET", URL: r.srv.URL}, nil)
+	if err == nil || strings.Contains(err.Error(), token) || !strings.Contains(err.Error(), redacted) {
+		t.Fatalf("error %v", err)
 	}
 }
