@@ -88,17 +88,3 @@ func (b *backend) walRollback(ctx context.Context, req *logical.Request, kind st
 	}
 	return nil
 }
-
-// holdsRotation reports whether a credential created by rotation id is in
-// the record as current or retiring.
-func (e *connectorEntry) holdsRotation(id string) bool {
-	if e.Current != nil && e.Current.RotationID == id {
-		return true
-	}
-	for _, c := range e.Retiring {
-		if c.RotationID == id {
-			return true
-		}
-	}
-	return false
-}
