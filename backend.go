@@ -87,6 +87,12 @@ func newBackend(clock func() time.Time) *backend {
 				configStorageKey,
 				connectorStoragePrefix,
 			},
+			// WAL entries stay with the cluster that wrote them: a
+			// performance secondary forwards rotations to the primary, and
+			// must never roll back the primary's entries.
+			LocalStorage: []string{
+				framework.WALPrefix,
+			},
 		},
 		Paths: framework.PathAppend(
 			pathConfig(b),

@@ -137,6 +137,17 @@ func (e *connectorEntry) storePending(c *storedCredential, now time.Time) {
 	e.Pending = c
 }
 
+// abandonPending moves pending credential id to revoke-now; false when the
+// record holds no such pending credential.
+func (e *connectorEntry) abandonPending(id string, now time.Time) bool {
+	if e.Pending == nil || e.Pending.ID != id {
+		return false
+	}
+	e.retire(e.Pending, now, now, true)
+	e.Pending = nil
+	return true
+}
+
 // storeUnusable records a credential that the upstream created but whose
 // answer cannot be used (no secret): it is to be revoked at once.
 func (e *connectorEntry) storeUnusable(c *storedCredential, now time.Time) {
