@@ -39,6 +39,10 @@ type backend struct {
 	// clock is the time source of every decision the engine makes.
 	clock func() time.Time
 
+	// configMu serializes config writes, so that concurrent writes of
+	// different fields cannot lose one another.
+	configMu sync.Mutex
+
 	// clientsMu guards the cached upstream clients, rebuilt from config on
 	// first use after a config change.
 	clientsMu sync.RWMutex

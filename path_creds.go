@@ -45,7 +45,7 @@ func connectorFields() map[string]*framework.FieldSchema {
 		"connector_id": {Type: framework.TypeString, Description: "The C1 connector id.", Required: true},
 		"rotation_period": {
 			Type:        framework.TypeDurationSecond,
-			Description: "Overrides the config's rotation_period for this connector.",
+			Description: "Overrides the config's rotation_period for this connector: 0 (off) or at least 2m.",
 		},
 		"rotate_before_expiry": {
 			Type:        framework.TypeDurationSecond,
