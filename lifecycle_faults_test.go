@@ -313,40 +313,38 @@ func TestSweepFinishesADeregistration(t *testing.T) {
 	}
 }
 
-// barrierStorage holds every read of one key until two readers have arrived
+// barrierStorage holds every read of one key, once read, until two readers have arrived
 // (or a while has passed), so two read-modify-writes overlap if nothing
 // serializes them.
 type barrierStorage struct {
 	logical.Storage
-	key     string
-	arrived chan struct{}
-	once    sync.Once
+	key  string
+	mu   sync.Mutex
+	n    int
+	both chan struct{}
 }
 
 func (s *barrierStorage) Get(ctx context.Context, key string) (*logical.StorageEntry, error) {
+	entry, err := s.Storage.Get(ctx, key)
 	if key == s.key {
+		s.mu.Lock()
+		s.n++
+		if s.n == 2 {
+			close(s.both)
+		}
+		s.mu.Unlock()
 		select {
-		case s.arrived <- struct{}{}:
-			// The first reader waits here for the second.
-			select {
-			case s.arrived <- struct{}{}:
-			case <-time.After(300 * time.Millisecond):
-			}
-		default:
-			// The second reader lets the first one go.
-			select {
-			case <-s.arrived:
-			default:
-			}
+		case <-s.both:
+		case <-time.After(300 * time.Millisecond): // serialized: the other reader cannot come
 		}
 	}
-	return s.Storage.Get(ctx, key)
+	return entry, err
 }
 
 func TestConcurrentConfigWritesKeepEachOther(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{})
 	e.configure(nil)
-	barrier := &barrierStorage{Storage: e.storage, key: configStorageKey, arrived: make(chan struct{})}
+	barrier := &barrierStorage{Storage: e.storage, key: configStorageKey, both: make(chan struct{})}
 	var wg sync.WaitGroup
 	for _, data := range []map[string]any{{"revoke_grace": 120}, {"max_retries": 5}} {
 		wg.Add(1)
