@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ErrBodyTooLarge is the cause of an *Error whose 2xx answer exceeded
@@ -35,13 +36,20 @@ type Error struct {
 	TraceID string
 	// Attempts is how many attempts were made.
 	Attempts int
+	// Outcome says whether the upstream may have carried the request out.
+	Outcome Outcome
+	// RetryAfter is the wait the upstream asked for in a Retry-After header
+	// of its last answer (0 when none). A wait longer than the request
+	// could still wait fails the call at once; callers can defer to it.
+	RetryAfter time.Duration
 	// Err is the underlying cause for network errors, cancellations and
 	// undecodable or oversized answers.
 	Err error
 }
 
 // Error formats e as
-// "op: METHOD /path: 404 Not Found: CODE: message (trace id T): cause (after N attempts)".
+// "op: METHOD /path: 429 Too Many Requests: CODE: message (trace id T): cause
+// (the upstream asks to wait 1m0s) (after N attempts)".
 func (e *Error) Error() string {
 	var b strings.Builder
 	if e.Op != "" {
@@ -75,6 +83,11 @@ func (e *Error) Error() string {
 	if e.Err != nil {
 		b.WriteString(": ")
 		b.WriteString(e.Err.Error())
+	}
+	if e.RetryAfter > 0 {
+		b.WriteString(" (the upstream asks to wait ")
+		b.WriteString(e.RetryAfter.String())
+		b.WriteByte(')')
 	}
 	b.WriteString(" (after ")
 	b.WriteString(strconv.Itoa(e.Attempts))

@@ -32,7 +32,9 @@ type Options struct {
 	MinBackoff time.Duration
 	// MaxBackoff caps the exponential retry wait. Default 30s.
 	MaxBackoff time.Duration
-	// MaxRetryAfter caps an honoured Retry-After header. Default 2m.
+	// MaxRetryAfter is the longest Retry-After wait honoured. A longer one
+	// is not shortened: the call fails at once with an *Error carrying it
+	// in RetryAfter. Default 2m.
 	MaxRetryAfter time.Duration
 	// MaxBodyBytes caps a 2xx answer; a larger answer is an error. Default 4 MiB.
 	MaxBodyBytes int64
@@ -45,6 +47,10 @@ type Options struct {
 	// non-2xx answer body. Default DefaultParseError. Whatever it returns is
 	// sanitised, truncated and scrubbed of request secrets before use.
 	ParseError func(status int, body []byte) (code, message, traceID string)
+	// Observe, when set, is called once per attempt with the operation name,
+	// the HTTP status of the answer (0 when no answer came) and how long the
+	// attempt took. It is never given a secret.
+	Observe func(op string, status int, elapsed time.Duration)
 }
 
 // withDefaults returns o with zero fields replaced by defaults.

@@ -1,6 +1,10 @@
 package httpx
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -28,6 +32,7 @@ var publicHeaders = map[string]bool{
 	"Content-Type":    true,
 	"Content-Length":  true,
 	"User-Agent":      true,
+	"Host":            true,
 }
 
 // publicFormKeys are form fields whose values are not secret.
@@ -39,38 +44,33 @@ var publicFormKeys = map[string]bool{
 	"audience":              true,
 }
 
-// secretsOf lists the request values that must never appear in an error:
-// every non-public header value (and a bearer token without its scheme),
-// every non-public form value and the encoded body.
-func secretsOf(h http.Header, form url.Values, body []byte) []string {
+// headerSecrets lists the values of a sent header that must never appear in
+// an error: all of them unless the header is public, and a bearer token
+// without its scheme.
+func headerSecrets(key string, values []string) []string {
+	if publicHeaders[http.CanonicalHeaderKey(key)] {
+		return nil
+	}
 	var out []string
-	add := func(v string) {
-		if len(v) >= minSecretLen {
-			out = append(out, v)
+	for _, v := range values {
+		out = append(out, v)
+		if _, tok, ok := strings.Cut(v, " "); ok {
+			out = append(out, strings.TrimSpace(tok))
 		}
 	}
-	for k, vs := range h {
-		if publicHeaders[http.CanonicalHeaderKey(k)] {
-			continue
-		}
-		for _, v := range vs {
-			add(v)
-			if _, tok, ok := strings.Cut(v, " "); ok {
-				add(strings.TrimSpace(tok))
+	return out
+}
+
+// formSecrets lists the form values that must never appear in an error, as
+// sent and escaped, and the encoded form.
+func formSecrets(form url.Values) []string {
+	out := []string{form.Encode()}
+	for k, vs := range form {
+		if !publicFormKeys[k] {
+			for _, v := range vs {
+				out = append(out, v, url.QueryEscape(v))
 			}
 		}
-	}
-	for k, vs := range form {
-		if publicFormKeys[k] {
-			continue
-		}
-		for _, v := range vs {
-			add(v)
-			add(url.QueryEscape(v))
-		}
-	}
-	if len(body) > 0 {
-		add(string(body))
 	}
 	return out
 }
@@ -131,4 +131,32 @@ func cleanText(s string, max int) string {
 		n++
 	}
 	return b.String()
+}
+
+// describeJSONError explains a decoding failure without quoting the body.
+func describeJSONError(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("invalid JSON at byte %d", se.Offset)
+	case errors.As(err, &te) && te.Field != "":
+		return fmt.Sprintf("field %s: unexpected JSON %s", te.Field, te.Value)
+	case errors.As(err, &te):
+		return fmt.Sprintf("unexpected JSON %s", te.Value)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "truncated JSON"
+	}
+	// Other errors come from encoding/json (which quotes no more than a
+	// character) or from this module's own decoders, which quote no values.
+	return err.Error()
+}
+
+// stripURL drops the *url.Error wrapper, whose text quotes the full URL.
+func stripURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.Err != nil {
+		return ue.Err
+	}
+	return err
 }
