@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -484,5 +485,54 @@ func TestRollbackGivesUpAfterADayNamingWhatItCouldNotUndo(t *testing.T) {
 	_ = e.tick()
 	if c, _ := e.sim.Credential(pending); !c.Revoked {
 		t.Error("the never-promoted credential is still valid upstream")
+	}
+}
+
+// stripSecret removes the client secret from a rotate answer.
+func stripSecret(body []byte) []byte {
+	return regexp.MustCompile(`"clientSecret":"[^"]*",?`).ReplaceAll(body, nil)
+}
+
+func TestAnswerWithoutSecretIsRevokedByItsID(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
+	first := e.configureAndRegister(nil)
+	e.tamper.set("/api/v1/apps/connectors/credentials", stripSecret)
+	_, err := e.do(logical.UpdateOperation, rotatePath, nil)
+	creds := e.sim.Credentials(testApp, testConnector)
+	if len(creds) != 2 {
+		t.Fatalf("%d credentials upstream", len(creds))
+	}
+	made := creds[1]
+	if err == nil || !strings.Contains(err.Error(), made.ID) {
+		t.Errorf("the error does not name the credential: %v", err)
+	}
+	if !made.Revoked {
+		t.Error("the credential without a usable secret is still valid upstream")
+	}
+	if entry := e.connector(); entry.Current.ID != first || len(entry.Retiring) != 0 {
+		t.Errorf("record: current %s, retiring %d", entry.Current.ID, len(entry.Retiring))
+	}
+
+	// When its revoke fails too, it is kept as revoke-now and retried.
+	e.sim.InjectFault(upstreamsim.Fault{Op: upstreamsim.OpRevoke, Status: http.StatusInternalServerError})
+	_, err = e.do(logical.UpdateOperation, rotatePath, nil)
+	made = e.sim.Credentials(testApp, testConnector)[2]
+	if err == nil || !strings.Contains(err.Error(), made.ID) || !strings.Contains(err.Error(), "revoke-now") {
+		t.Errorf("answer: %v", err)
+	}
+	e.sim.ClearFaults()
+	e.clock.Advance(periodicTick)
+	_ = e.tick()
+	if c, _ := e.sim.Credential(made.ID); !c.Revoked {
+		t.Error("the periodic function did not revoke it")
+	}
+
+	// A registration answered without a secret stores nothing and leaves nothing valid.
+	e.sim.AddConnector(testApp, "conn2")
+	if _, err := e.do(logical.UpdateOperation, "creds/"+testApp+"/conn2", nil); err == nil {
+		t.Fatal("registered without a secret")
+	}
+	if c := e.sim.Credentials(testApp, "conn2"); len(c) != 1 || !c[0].Revoked {
+		t.Errorf("registration's credential: %+v", c)
 	}
 }

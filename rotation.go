@@ -153,6 +153,10 @@ func (b *backend) rotateLocked(ctx context.Context, s logical.Storage, client *c
 	created, err := client.RotateCredential(ctx, k.AppID, k.ConnectorID)
 	if err != nil {
 		b.deleteWAL(ctx, s, walID)
+		var unusable *c1api.UnusableCredentialError
+		if errors.As(err, &unusable) {
+			return nil, b.revokeUnusable(ctx, s, client, k, unusable)
+		}
 		return nil, b.createFailed(ctx, s, k, register != nil, started, err)
 	}
 	pending := &storedCredential{
@@ -255,18 +259,39 @@ func (b *backend) createFailed(ctx context.Context, s logical.Storage, k connect
 
 // createOutcomeUnknown reports whether a failed create may still have been
 // carried out upstream.
-func createOutcomeUnknown(err error) bool {
-	var he *httpx.Error
-	if !errors.As(err, &he) {
-		return false
+func createOutcomeUnknown(err error) bool { return httpx.OutcomeOf(err) == httpx.OutcomeUnknown }
+
+// revokeUnusable handles a create whose answer names the new credential but
+// cannot be used: the credential exists upstream, so it is revoked by its id
+// at once. Where that fails it stays in the record as revoke-now (retried on
+// every periodic run), or, for a registration without a record, the ERROR
+// log names it.
+func (b *backend) revokeUnusable(ctx context.Context, s logical.Storage, client *c1api.Client, k connectorKey,
+	cause *c1api.UnusableCredentialError,
+) error {
+	id, now := cause.CredentialID, b.now()
+	e, err := b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
+		if e == nil {
+			return nil, nil
+		}
+		e.storeUnusable(&storedCredential{ID: id, CreatedAt: now}, now)
+		e.recordError(cause, now)
+		return e, nil
+	})
+	if err != nil {
+		b.Logger().Warn("recording an unusable new credential", "connector", k.String(), "credential_id", id, "error", err)
 	}
-	switch {
-	case he.Status == 0:
-		return !errors.Is(err, context.Canceled)
-	case he.Status == http.StatusTooManyRequests || he.Status == http.StatusServiceUnavailable:
-		return false
+	what := fmt.Sprintf("the upstream created credential %s for connector %s, but %s", id, k, cause.Reason)
+	if err := b.revokeCredential(ctx, s, client, k, id); err != nil {
+		left := "it is marked revoke-now and retried on every periodic run"
+		if e == nil {
+			left = "it stays valid upstream until it expires: revoke it in C1"
+			b.Logger().Error("an unusable new credential could not be revoked; "+left,
+				"connector", k.String(), "credential_id", id, "error", err)
+		}
+		return logical.CodedError(http.StatusBadGateway, fmt.Sprintf("%s; revoking it failed (%v): %s", what, err, left))
 	}
-	return he.Status >= 500 || he.Status < 300
+	return logical.CodedError(http.StatusBadGateway, what+"; it was revoked")
 }
 
 // withNote adds a sentence to an error's message and keeps its HTTP status.
