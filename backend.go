@@ -29,6 +29,11 @@ working, rotates them before they expire and revokes the old ones once their
 leases have ended.
 
 Write "config" first, then register a connector with "creds/<app_id>/<connector_id>".
+
+Disabling the mount ("vault secrets disable") deletes what the engine stored
+without revoking anything upstream: the credentials it created stay valid in C1
+until they expire. Delete every connector first (each "creds/<app_id>/<connector_id>"),
+check that "creds/" lists none, then disable the mount.
 `
 
 // backend is the secrets engine. It embeds the framework backend and holds the
