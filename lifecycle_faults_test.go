@@ -68,9 +68,7 @@ func TestUnknownOutcomeCreatesAreRecordedAndBackedOff(t *testing.T) {
 	// Once the upstream answers again, the next periodic create succeeds and the backoff ends.
 	e.sim.ClearFaults()
 	e.clock.Advance(10 * periodicTick)
-	if err := e.tick(); err != nil {
-		t.Fatal(err)
-	}
+	e.mustTick()
 	status = e.mustDo(logical.ReadOperation, rotatePath, nil)
 	if e.connector().Current.ID == first || status.Data["next_periodic_create"] != "" || status.Data["unknown_outcome_creates"] != creates {
 		t.Errorf("after recovery: current %s, status %v", e.connector().Current.ID, status.Data)
@@ -98,13 +96,11 @@ func TestRevokePreviousThatFailsStillAnswersTheRotation(t *testing.T) {
 	// Retried on the next tick, without waiting for the 24h grace.
 	e.sim.ClearFaults()
 	e.clock.Advance(periodicTick)
-	if err := e.tick(); err != nil {
-		t.Fatal(err)
-	}
-	if c, _ := e.sim.Credential(leaked); !c.Revoked {
+	e.mustTick()
+	if !e.revoked(leaked) {
 		t.Error("the leaked credential is still valid upstream")
 	}
-	if c, _ := e.sim.Credential(newID); c.Revoked {
+	if e.revoked(newID) {
 		t.Error("the new credential was revoked")
 	}
 }
@@ -133,7 +129,7 @@ func TestRevokeOneRetiringCredential(t *testing.T) {
 	}
 	e.sim.ClearFaults()
 	e.mustDo(logical.DeleteOperation, credsPath+"/"+first, nil)
-	if c, _ := e.sim.Credential(first); !c.Revoked {
+	if !e.revoked(first) {
 		t.Error("not revoked upstream")
 	}
 	if entry := e.connector(); len(entry.Retiring) != 0 || entry.Current.ID != second {
@@ -158,17 +154,13 @@ func TestNoGraceStillServesAValidCredential(t *testing.T) {
 	}
 	// The replaced credential is revoked only once that lease has ended.
 	first := e.connector().Current.ID
-	if err := e.tick(); err != nil {
-		t.Fatal(err)
-	}
-	if c, _ := e.sim.Credential(first); c.Revoked {
+	e.mustTick()
+	if e.revoked(first) {
 		t.Error("revoked while a lease for it runs")
 	}
 	e.clock.Advance(30 * time.Second)
-	if err := e.tick(); err != nil {
-		t.Fatal(err)
-	}
-	if c, _ := e.sim.Credential(first); !c.Revoked {
+	e.mustTick()
+	if !e.revoked(first) {
 		t.Error("not revoked once its lease ended")
 	}
 }
@@ -219,7 +211,7 @@ func TestRetriedRegistrationCompletes(t *testing.T) {
 	if entry := e.connector(); entry == nil || entry.Current == nil {
 		t.Fatal("the rollback undid a completed registration")
 	}
-	if c, _ := e.sim.Credential(entry.Current.ID); c.Revoked {
+	if e.revoked(entry.Current.ID) {
 		t.Error("the rollback revoked the current credential")
 	}
 }
@@ -242,17 +234,13 @@ func TestSweepHealsARecordWithoutACurrentCredential(t *testing.T) {
 	}
 	// A stored, valid pending credential is made current.
 	lose(true)
-	if err := e.tick(); err != nil {
-		t.Fatal(err)
-	}
+	e.mustTick()
 	if c := e.connector().Current; c == nil || c.ID != first {
 		t.Fatalf("not healed from the pending credential: %+v", c)
 	}
 	// Without one, a new credential is created.
 	lose(false)
-	if err := e.tick(); err != nil {
-		t.Fatal(err)
-	}
+	e.mustTick()
 	if c := e.connector().Current; c == nil || c.ID == first {
 		t.Fatalf("not healed with a new credential: %+v", c)
 	}
@@ -280,7 +268,7 @@ func TestDeregistrationAndRegistrationTakeTurns(t *testing.T) {
 		if entry == nil || entry.Current == nil {
 			t.Fatal("the write succeeded but the connector is not managed")
 		}
-		if c, _ := e.sim.Credential(entry.Current.ID); c.Revoked {
+		if e.revoked(entry.Current.ID) {
 			t.Error("the connector serves a revoked credential")
 		}
 	}
@@ -301,9 +289,7 @@ func TestSweepFinishesADeregistration(t *testing.T) {
 		t.Errorf("a rotation of a connector being deregistered: status %d: %v", statusOf(err), err)
 	}
 	e.sim.ClearFaults()
-	if err := e.tick(); err != nil {
-		t.Fatal(err)
-	}
+	e.mustTick()
 	if e.connector() != nil {
 		t.Error("the sweep did not finish the deregistration")
 	}
@@ -404,6 +390,20 @@ func TestOAuthReadHonoursTheCallersCancellation(t *testing.T) {
 	}
 }
 
+// revoked reports whether credential id is revoked upstream.
+func (e *testEnv) revoked(id string) bool {
+	c, _ := e.sim.Credential(id)
+	return c.Revoked
+}
+
+// mustTick runs the periodic function and fails the test on an error.
+func (e *testEnv) mustTick() {
+	e.t.Helper()
+	if err := e.tick(); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 // rollback runs Vault's WAL rollback at once, whatever the entries' age.
 func (e *testEnv) rollback() {
 	e.t.Helper()
@@ -483,7 +483,7 @@ func TestRollbackGivesUpAfterADayNamingWhatItCouldNotUndo(t *testing.T) {
 	}
 	e.sim.ClearFaults()
 	_ = e.tick()
-	if c, _ := e.sim.Credential(pending); !c.Revoked {
+	if !e.revoked(pending) {
 		t.Error("the never-promoted credential is still valid upstream")
 	}
 }
@@ -523,7 +523,7 @@ func TestAnswerWithoutSecretIsRevokedByItsID(t *testing.T) {
 	e.sim.ClearFaults()
 	e.clock.Advance(periodicTick)
 	_ = e.tick()
-	if c, _ := e.sim.Credential(made.ID); !c.Revoked {
+	if !e.revoked(made.ID) {
 		t.Error("the periodic function did not revoke it")
 	}
 
@@ -534,5 +534,19 @@ func TestAnswerWithoutSecretIsRevokedByItsID(t *testing.T) {
 	}
 	if c := e.sim.Credentials(testApp, "conn2"); len(c) != 1 || !c[0].Revoked {
 		t.Errorf("registration's credential: %+v", c)
+	}
+}
+
+func TestHelpSaysDisablingTheMountRevokesNothing(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{})
+	for _, path := range []string{"", credsPath} {
+		resp, err := e.b.HandleRequest(context.Background(), &logical.Request{Operation: logical.HelpOperation, Path: path, Storage: e.storage})
+		if err != nil {
+			t.Fatal(err)
+		}
+		help, _ := resp.Data["help"].(string)
+		if !strings.Contains(help, "secrets disable") || !strings.Contains(help, "Delete every connector first") {
+			t.Errorf("help of %q does not give the safe order before disabling the mount", path)
+		}
 	}
 }

@@ -283,24 +283,26 @@ func (b *backend) credsDelete(ctx context.Context, req *logical.Request, d *fram
 // once, without waiting for its grace or its leases. The current credential
 // is refused: rotate first.
 func (b *backend) credentialRevoke(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	k, err := connectorKeyFrom(d)
+	k, id, err := credentialKeyFrom(d)
 	if err != nil {
-		return nil, err
-	}
-	id := d.Get("credential_id").(string)
-	if err := checkID("credential_id", id); err != nil {
 		return nil, err
 	}
 	return nil, b.revokeOne(ctx, req.Storage, k, id)
 }
 
-func (b *backend) credentialMetadataRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+// credentialKeyFrom reads and checks the connector and credential ids of a request.
+func credentialKeyFrom(d *framework.FieldData) (connectorKey, string, error) {
 	k, err := connectorKeyFrom(d)
 	if err != nil {
-		return nil, err
+		return k, "", err
 	}
 	id := d.Get("credential_id").(string)
-	if err := checkID("credential_id", id); err != nil {
+	return k, id, checkID("credential_id", id)
+}
+
+func (b *backend) credentialMetadataRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	k, id, err := credentialKeyFrom(d)
+	if err != nil {
 		return nil, err
 	}
 	client, _, err := b.c1Client(ctx, req.Storage)

@@ -139,7 +139,9 @@ func (b *backend) rotateStatus(ctx context.Context, req *logical.Request, d *fra
 	// upstream that the engine never saw, created within its window.
 	windows := make([]map[string]any, 0, len(e.UnknownCreates))
 	for _, w := range e.UnknownCreates {
-		windows = append(windows, map[string]any{"from": formatTime(w.From), "to": formatTime(w.To)})
+		windows = append(windows, map[string]any{
+			"from": formatTime(w.From), "to": formatTime(w.To), "state": stateOrphanSuspected.String(),
+		})
 	}
 	data["unknown_outcome_creates"] = e.UnknownCreateCount
 	data["unknown_outcome_windows"] = windows
