@@ -116,20 +116,13 @@ func checkIDs(op string, pairs ...string) error {
 	return nil
 }
 
-// call sends req with a bearer token. When a cached token meets a 401, it
-// drops the token and tries once more with a fresh one.
+// call sends req. A 401 answer to a cached token drops it, and the request
+// is sent once more with a fresh one.
 func (c *Client) call(ctx context.Context, req httpx.Request, out any) error {
-	for try := 0; ; try++ {
-		tok, cached, err := c.auth.token(ctx)
-		if err != nil {
-			return err
-		}
-		req.Header = http.Header{"Authorization": {"Bearer " + tok}}
+	err := c.http.Do(ctx, req, out)
+	if c.tokens != nil && httpx.StatusOf(err) == http.StatusUnauthorized && !errors.As(err, new(*loginError)) {
+		c.tokens.reset()
 		err = c.http.Do(ctx, req, out)
-		if try == 0 && cached && httpx.StatusOf(err) == http.StatusUnauthorized && !errors.Is(err, context.Canceled) {
-			c.auth.invalidate(tok)
-			continue
-		}
-		return err
 	}
+	return err
 }
