@@ -97,7 +97,8 @@ func TestOpenAPIOperationIDs(t *testing.T) {
 		"GET /creds/{app_id}/{connector_id}":    "c1-read-connector-credentials",
 		"DELETE /creds/{app_id}/{connector_id}": "c1-deregister-connector",
 
-		"GET /creds/{app_id}/{connector_id}/{credential_id}": "c1-read-connector-credential-metadata",
+		"GET /creds/{app_id}/{connector_id}/{credential_id}":    "c1-read-connector-credential-metadata",
+		"DELETE /creds/{app_id}/{connector_id}/{credential_id}": "c1-revoke-connector-credential",
 
 		"POST /rotate/{app_id}/{connector_id}": "c1-rotate-connector-credential",
 		"GET /rotate/{app_id}/{connector_id}":  "c1-read-rotation-status",

@@ -44,9 +44,21 @@ func (c *Client) RotateCredential(ctx context.Context, appID, connectorID string
 		return nil, fmt.Errorf("%s: answer lacks the credential id", opRotate)
 	}
 	if w.ClientSecret == "" {
-		return nil, fmt.Errorf("%s: answer for credential %s lacks the client secret", opRotate, w.ID)
+		return nil, &UnusableCredentialError{CredentialID: w.ID, Reason: "the answer lacks the client secret"}
 	}
 	return w.credential(), nil
+}
+
+// UnusableCredentialError is the error of a RotateCredential whose answer
+// names the new credential but cannot be used: the credential exists
+// upstream, and the caller should revoke it by CredentialID.
+type UnusableCredentialError struct {
+	CredentialID string
+	Reason       string
+}
+
+func (e *UnusableCredentialError) Error() string {
+	return fmt.Sprintf("%s: answer for credential %s cannot be used: %s", opRotate, e.CredentialID, e.Reason)
 }
 
 // GetCredential reads one credential (GET
