@@ -66,6 +66,9 @@ type backend struct {
 	// oauth coalesces and caches Aitronos token reads.
 	oauth *oauthCache
 
+	// metrics count lifecycle events and upstream requests (metrics path).
+	metrics *engineMetrics
+
 	// tuneHTTP, when set, adjusts the upstream request settings (tests
 	// shorten the retry backoff with it).
 	tuneHTTP func(*httpx.Options)
@@ -87,7 +90,9 @@ func newBackend(clock func() time.Time) *backend {
 		opLocks:    locksutil.CreateLocks(),
 		entryLocks: locksutil.CreateLocks(),
 	}
+	b.metrics = newEngineMetrics()
 	b.oauth = newOAuthCache(func() time.Time { return b.clock() })
+	b.oauth.observe = b.metrics.observeAitronosCache
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
 		BackendType: logical.TypeLogical,
@@ -108,6 +113,7 @@ func newBackend(clock func() time.Time) *backend {
 			pathCreds(b),
 			pathRotate(b),
 			pathOAuth(b),
+			pathMetrics(b),
 		),
 		Secrets: []*framework.Secret{
 			secretC1Credential(b),

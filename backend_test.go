@@ -105,6 +105,8 @@ func TestOpenAPIOperationIDs(t *testing.T) {
 
 		"GET /oauth/{credential_id}":               "c1-read-oauth-token",
 		"GET /oauth/by-connection/{connection_id}": "c1-read-oauth-token-by-connection",
+
+		"GET /metrics": "c1-read-metrics",
 	}
 	got := map[string]string{}
 	for path, item := range openAPI(t, e).Paths {

@@ -62,6 +62,7 @@ func (b *backend) httpOptions(c *pluginConfig) httpx.Options {
 		Timeout:    c.RequestTimeout,
 		MaxRetries: c.MaxRetries,
 		UserAgent:  "vault-plugin-c1/" + Version,
+		Observe:    b.metrics.observeUpstream,
 	}
 	if b.tuneHTTP != nil {
 		b.tuneHTTP(&opts)

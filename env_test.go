@@ -56,6 +56,7 @@ type testEnv struct {
 	clientSecret string
 	rotations    *inFlight
 	logs         *syncBuffer
+	events       *logical.MockEventSender
 	tamper       *answerTamper
 }
 
@@ -171,6 +172,8 @@ func newTestEnv(t testing.TB, opts upstreamsim.Options) *testEnv {
 	conf.System = sys
 	logs := &syncBuffer{}
 	conf.Logger = hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Trace})
+	events := logical.NewMockEventSender()
+	conf.EventsSender = events
 	if err := b.Setup(context.Background(), conf); err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +197,7 @@ func newTestEnv(t testing.TB, opts upstreamsim.Options) *testEnv {
 		}
 	})
 	return &testEnv{t: t, b: b, storage: conf.StorageView, sim: sim, url: srv.URL, clock: clock,
-		clientID: clientID, clientSecret: secret, rotations: flight, logs: logs, tamper: tamper}
+		clientID: clientID, clientSecret: secret, rotations: flight, logs: logs, tamper: tamper, events: events}
 }
 
 // do sends a request to the backend the way Vault does, existence check included.

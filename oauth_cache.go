@@ -18,6 +18,10 @@ import (
 type oauthCache struct {
 	clock   func() time.Time
 	flights singleflight.Group
+	// observe, when set, is told how each read was answered: "hit" from
+	// the cache, "coalesced" by a fetch shared with concurrent reads, or
+	// "miss" by a fetch of its own.
+	observe func(result string)
 
 	mu      sync.Mutex
 	entries map[string]oauthCacheEntry
@@ -54,6 +58,7 @@ func (c *oauthCache) get(ctx context.Context, key string, ttl time.Duration,
 	gen := c.generation
 	c.mu.Unlock()
 	if ok && c.clock().Before(e.until) {
+		c.observed("hit")
 		return e.conn, nil
 	}
 
@@ -81,10 +86,22 @@ func (c *oauthCache) get(ctx context.Context, key string, ttl time.Duration,
 	case <-ctx.Done():
 		return nil, fmt.Errorf("waiting for the Aitronos answer: %w", ctx.Err())
 	case r := <-ch:
+		if r.Shared {
+			c.observed("coalesced")
+		} else {
+			c.observed("miss")
+		}
 		if r.Err != nil {
 			return nil, r.Err
 		}
 		return r.Val.(*aitronos.Connection), nil
+	}
+}
+
+// observed reports how a read was answered, when an observer is set.
+func (c *oauthCache) observed(result string) {
+	if c.observe != nil {
+		c.observe(result)
 	}
 }
 

@@ -83,8 +83,6 @@ func (b *backend) rotateWrite(ctx context.Context, req *logical.Request, d *fram
 			if err := b.revokeOne(ctx, req.Storage, k, prev.ID); err != nil {
 				data["previous_revoked"] = false
 				resp.AddWarning(fmt.Sprintf("credential %s was replaced but could not be revoked yet: %v", prev.ID, err))
-				b.Logger().Warn("a replaced credential could not be revoked at once; retrying on every periodic run",
-					"connector", k.String(), "credential_id", prev.ID, "error", err)
 			} else {
 				data["previous_revoked"] = true
 			}

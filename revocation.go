@@ -20,8 +20,10 @@ import (
 // means it is already revoked.
 func (b *backend) revokeCredential(ctx context.Context, s logical.Storage, client *c1api.Client, k connectorKey, id string) error {
 	if err := client.RevokeCredential(ctx, k.AppID, k.ConnectorID, id); err != nil && !httpx.IsNotFound(err) {
+		b.report(ctx, eventRevokeFailed, k, id, err)
 		return upstreamError(fmt.Sprintf("revoking credential %s of connector %s", id, k), err)
 	}
+	b.report(ctx, eventRevoked, k, id, nil)
 	_, err := b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
 		if e == nil {
 			return nil, nil
@@ -29,9 +31,6 @@ func (b *backend) revokeCredential(ctx context.Context, s logical.Storage, clien
 		e.forget(id)
 		return e, nil
 	})
-	if err == nil {
-		b.Logger().Info("connector credential revoked", "connector", k.String(), "credential_id", id)
-	}
 	return err
 }
 

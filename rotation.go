@@ -186,8 +186,7 @@ func (b *backend) rotateLocked(ctx context.Context, s logical.Storage, client *c
 	if err != nil {
 		// Unstored, the secret is lost: revoke the credential while its id is known.
 		if rerr := client.RevokeCredential(ctx, k.AppID, k.ConnectorID, pending.ID); rerr != nil && !httpx.IsNotFound(rerr) {
-			b.Logger().Error("a new credential could not be stored nor revoked; it stays valid upstream until it expires",
-				"connector", k.String(), "credential_id", pending.ID, "error", rerr)
+			b.report(ctx, eventCredentialLost, k, pending.ID, rerr, "storage_error", err)
 		}
 		b.deleteWAL(ctx, s, walID)
 		return nil, fmt.Errorf("storing the new credential of connector %s: %w", k, err)
@@ -206,23 +205,28 @@ func (b *backend) rotateLocked(ctx context.Context, s logical.Storage, client *c
 func (b *backend) promotePending(ctx context.Context, s logical.Storage, cfg *pluginConfig, k connectorKey, id string) (*rotationResult, error) {
 	now := b.now()
 	result := &rotationResult{}
+	heldBack := false
 	_, err := b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
 		if e == nil {
 			return nil, errPendingChanged
 		}
-		prev, err := e.promote(id, policyFor(cfg, e), now)
+		p := policyFor(cfg, e)
+		prev, err := e.promote(id, p, now)
 		if err != nil {
 			return nil, err
 		}
 		result.Current, result.Previous = e.Current, prev
+		heldBack = prev != nil && prev.RevokeAt.After(now.Add(p.RevokeGrace))
 		return e, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("promoting the new credential %s of connector %s: %w", id, k, err)
 	}
 	b.rotations.record(k, result)
-	b.Logger().Info("connector credential rotated", "connector", k.String(), "credential_id", id,
-		"expires_time", result.Current.ExpiresTime)
+	b.report(ctx, eventRotated, k, id, nil, "expires_time", formatTime(result.Current.ExpiresTime))
+	if heldBack {
+		b.report(ctx, eventRevokeHeldBack, k, result.Previous.ID, nil, "revoke_at", formatTime(result.Previous.RevokeAt))
+	}
 	return result, nil
 }
 
@@ -234,14 +238,13 @@ func (b *backend) createFailed(ctx context.Context, s logical.Storage, k connect
 	mapped := upstreamError(fmt.Sprintf("creating a credential for connector %s", k), cause)
 	if !createOutcomeUnknown(cause) {
 		if !registering {
+			b.report(ctx, eventRotateFailed, k, "", cause)
 			b.recordError(ctx, s, k, mapped)
 		}
 		return mapped
 	}
 	ended := b.now()
-	b.Logger().Warn("a credential create ended with an unknown outcome: the upstream may hold a credential the engine "+
-		"never saw; look for one created in this window and revoke it in C1",
-		"connector", k.String(), "from", started.Format(time.RFC3339), "to", ended.Format(time.RFC3339), "error", cause)
+	b.report(ctx, eventRotateFailed, k, "", cause, "from", started.Format(time.RFC3339), "to", ended.Format(time.RFC3339))
 	_, err := b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
 		if e == nil {
 			return nil, nil
@@ -286,8 +289,7 @@ func (b *backend) revokeUnusable(ctx context.Context, s logical.Storage, client 
 		left := "it is marked revoke-now and retried on every periodic run"
 		if e == nil {
 			left = "it stays valid upstream until it expires: revoke it in C1"
-			b.Logger().Error("an unusable new credential could not be revoked; "+left,
-				"connector", k.String(), "credential_id", id, "error", err)
+			b.report(ctx, eventCredentialLost, k, id, err, "reason", cause.Reason)
 		}
 		return logical.CodedError(http.StatusBadGateway, fmt.Sprintf("%s; revoking it failed (%v): %s", what, err, left))
 	}

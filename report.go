@@ -1,0 +1,147 @@
+package c1
+
+import (
+	"context"
+	"errors"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/httpx"
+)
+
+// This file is the one place where a lifecycle event becomes a log line, a
+// metric and a Vault event. The lifecycle code calls report once per event.
+//
+// Log keys are the same everywhere: connector (<app_id>/<connector_id>),
+// credential_id, connection_id, outcome (of the upstream request: applied,
+// not_applied, unknown) and error. Levels: INFO for each rotation and
+// revocation; WARN for what needs a human (a failure that lasts, a create
+// whose outcome is unknown: look for the credential in C1); ERROR for what
+// was lost (a credential valid upstream that the engine no longer holds).
+
+// lifecycleEvent is something that happened to a connector's credentials.
+type lifecycleEvent string
+
+const (
+	// eventRotated: a new credential was created and made current.
+	eventRotated lifecycleEvent = "rotate"
+	// eventRotateFailed: a create failed; its outcome says whether the
+	// upstream may hold a credential the engine never saw.
+	eventRotateFailed lifecycleEvent = "rotate-failed"
+	// eventRevoked: a credential was revoked upstream (or was already).
+	eventRevoked lifecycleEvent = "revoke"
+	// eventRevokeFailed: a revocation failed; the credential stays valid
+	// upstream and the periodic function retries it.
+	eventRevokeFailed lifecycleEvent = "revoke-failed"
+	// eventRevokeHeldBack: a replaced credential's revocation waits past its
+	// grace, for leases that are still out.
+	eventRevokeHeldBack lifecycleEvent = "revoke-held-back"
+	// eventCredentialLost: a credential created upstream could be neither
+	// stored nor revoked; it stays valid until it expires.
+	eventCredentialLost lifecycleEvent = "credential-lost"
+)
+
+// eventTypePrefix prefixes the Vault event types the engine sends, e.g.
+// "c1/credential-rotate".
+const eventTypePrefix = "c1/credential-"
+
+// eventSpec is how one kind of event is reported.
+type eventSpec struct {
+	level   hclog.Level
+	message string
+	// send says whether a Vault event is sent.
+	send bool
+	// count increments the event's metrics.
+	count func(m *engineMetrics, connector, outcome string)
+}
+
+var eventSpecs = map[lifecycleEvent]eventSpec{
+	eventRotated: {hclog.Info, "connector credential rotated", true,
+		func(m *engineMetrics, c, _ string) { m.rotations.WithLabelValues(c).Inc() }},
+	eventRotateFailed: {hclog.Warn, "creating a connector credential failed; retried on the next periodic run", true,
+		func(m *engineMetrics, c, o string) {
+			m.rotationFailures.WithLabelValues(c, o).Inc()
+			if o == httpx.OutcomeUnknown.String() {
+				m.unknownCreates.WithLabelValues(c).Inc()
+			}
+		}},
+	eventRevoked: {hclog.Info, "connector credential revoked", true,
+		func(m *engineMetrics, c, _ string) { m.revocations.WithLabelValues(c).Inc() }},
+	eventRevokeFailed: {hclog.Warn, "revoking a connector credential failed; it stays valid upstream and is retried on the next periodic run", true,
+		func(m *engineMetrics, c, _ string) { m.revocationFailures.WithLabelValues(c).Inc() }},
+	eventRevokeHeldBack: {hclog.Info, "a replaced credential's revocation waits past its grace for leases still out", false,
+		func(m *engineMetrics, c, _ string) { m.revocationsHeld.WithLabelValues(c).Inc() }},
+	eventCredentialLost: {hclog.Error, "a credential created upstream could be neither stored nor revoked; it stays valid until it expires: revoke it in C1", true,
+		func(m *engineMetrics, c, _ string) { m.lostCredentials.WithLabelValues(c).Inc() }},
+}
+
+// unknownCreateMessage is the log line of a create with an unknown outcome:
+// a credential may exist upstream that the engine never saw.
+const unknownCreateMessage = "a credential create ended with an unknown outcome: the upstream may hold a credential the engine " +
+	"never saw; look for one created in this window and revoke it in C1"
+
+// report logs, counts and announces one lifecycle event of connector k.
+// credentialID may be empty; cause is the error of a failure (its outcome is
+// logged and counted); extra are further log key/value pairs, never secrets.
+// Sending the Vault event never fails the caller: where the Vault edition
+// has no event system it is a no-op.
+func (b *backend) report(ctx context.Context, ev lifecycleEvent, k connectorKey, credentialID string, cause error, extra ...any) {
+	spec, ok := eventSpecs[ev]
+	if !ok {
+		b.Logger().Error("unknown lifecycle event", "event", string(ev), "connector", k.String())
+		return
+	}
+	outcome := ""
+	if cause != nil {
+		outcome = httpx.OutcomeOf(cause).String()
+	}
+	message := spec.message
+	if ev == eventRotateFailed && outcome == httpx.OutcomeUnknown.String() {
+		message = unknownCreateMessage
+	}
+
+	args := []any{"connector", k.String()}
+	if credentialID != "" {
+		args = append(args, "credential_id", credentialID)
+	}
+	if outcome != "" {
+		args = append(args, "outcome", outcome)
+	}
+	args = append(args, extra...)
+	if cause != nil {
+		args = append(args, "error", cause)
+	}
+	b.Logger().Log(spec.level, message, args...)
+
+	spec.count(b.metrics, k.String(), outcome)
+
+	if spec.send {
+		b.sendEvent(ctx, ev, k, credentialID, outcome)
+	}
+}
+
+// sendEvent sends a Vault event for ev. Its metadata names the connector,
+// the credential and the outcome, never a secret.
+func (b *backend) sendEvent(ctx context.Context, ev lifecycleEvent, k connectorKey, credentialID, outcome string) {
+	meta := []string{
+		logical.EventMetadataDataPath, "creds/" + k.String(),
+		"connector", k.String(),
+		"app_id", k.AppID,
+		"connector_id", k.ConnectorID,
+	}
+	if credentialID != "" {
+		meta = append(meta, "credential_id", credentialID)
+	}
+	if outcome != "" {
+		meta = append(meta, "outcome", outcome)
+	}
+	if ev == eventRotated || ev == eventRevoked {
+		meta = append(meta, logical.EventMetadataModified, "true")
+	}
+	err := logical.SendEvent(context.WithoutCancel(ctx), b, eventTypePrefix+string(ev), meta...)
+	if err != nil && !errors.Is(err, framework.ErrNoEvents) {
+		b.Logger().Debug("sending a Vault event failed", "event", eventTypePrefix+string(ev), "connector", k.String(), "error", err)
+	}
+}
