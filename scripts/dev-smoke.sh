@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Smoke test of scripts/dev.sh: starts it in the background, runs the vault
-# commands it prints, stops it the way Ctrl-C does (SIGINT to its process
-# group) and checks that nothing it started is left running.
+# Smoke test of scripts/dev.sh, as a newcomer meets it: with no vault CLI on
+# PATH and port 8200 taken. It starts dev.sh in the background, runs the
+# export lines and vault commands it prints in a shell whose PATH has no other
+# vault, stops it the way Ctrl-C does (SIGINT to its process group) and checks
+# that nothing it started is left running.
 #
 # Needs `make build vault` first. PLUGIN_VERSION defaults to the Makefile's.
 set -euo pipefail
@@ -15,8 +17,17 @@ if [ -z "${PLUGIN_VERSION:-}" ]; then
 fi
 export PLUGIN_VERSION
 
+SIM_BIN="${SIM_BIN:-$root/bin/upstream-sim}"
+
+# PATH without any directory holding a vault executable.
+bare_path=""
+IFS=: read -r -a path_dirs <<<"$PATH"
+for d in "${path_dirs[@]}"; do
+	[ -n "$d" ] && [ ! -x "$d/vault" ] && bare_path+="${bare_path:+:}$d"
+done
+
 out="$(mktemp "${TMPDIR:-/tmp}/dev-smoke.XXXXXX")"
-pid=""
+pid="" blocker=""
 fail() {
 	echo "dev-smoke: FAIL: $*" >&2
 	echo "---- dev.sh output ----" >&2
@@ -24,9 +35,24 @@ fail() {
 	[ -n "$pid" ] && kill -TERM -- "-$pid" 2>/dev/null || true
 	exit 1
 }
-trap 'rm -f "$out"' EXIT
+stop_blocker() {
+	[ -n "$blocker" ] || return 0
+	kill -TERM "$blocker" 2>/dev/null || true
+	wait "$blocker" 2>/dev/null || true
+	blocker=""
+}
+trap 'stop_blocker; rm -f "$out"' EXIT
 
-"$root/scripts/dev.sh" >"$out" 2>&1 &
+# Take port 8200 when it is free, so that dev.sh must move to another port.
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if port_free 8200; then
+	"$SIM_BIN" -listen 127.0.0.1:8200 2>/dev/null &
+	blocker=$!
+	for _ in $(seq 1 50); do port_free 8200 || break; sleep 0.1; done
+	port_free 8200 && fail "could not occupy port 8200 for the test"
+fi
+
+PATH="$bare_path" "$root/scripts/dev.sh" >"$out" 2>&1 &
 pid=$!
 echo "dev-smoke: dev.sh started (pid $pid)"
 for _ in $(seq 1 600); do
@@ -37,17 +63,33 @@ done
 grep -q 'Press Ctrl-C to stop' "$out" || fail "dev.sh was not ready within 120s"
 dev_dir="$(sed -n 's/^Logs: \(.*\)\/vault.log, .*/\1/p' "$out")"
 
-# The exports and commands dev.sh printed, indented by four spaces.
-eval "$(sed -n 's/^    \(export VAULT_[A-Z]*=[^ ]*\)$/\1/p' "$out")"
+grep -q '^==> port 8200 (or 8201) is in use: the dev server listens on [0-9]* instead$' "$out" ||
+	fail "port 8200 was taken and dev.sh did not say which port it took instead"
+
+# The exports dev.sh printed, indented by four spaces: with no vault on PATH,
+# the first puts the pinned CLI on PATH.
+mapfile -t exports < <(sed -n 's/^    \(export [A-Z_]*=.*\)$/\1/p' "$out")
+case "${exports[0]:-}" in
+export\ PATH=*) ;;
+*) fail "with no vault on PATH, dev.sh's first export is not PATH: ${exports[0]:-none}" ;;
+esac
+unset VAULT_ADDR VAULT_TOKEN
+PATH="$bare_path"
+for x in "${exports[@]}"; do eval "$x"; done
 [ -n "${VAULT_ADDR:-}" ] && [ -n "${VAULT_TOKEN:-}" ] || fail "dev.sh printed no VAULT_ADDR/VAULT_TOKEN exports"
-mapfile -t cmds < <(sed -n 's/^    \(vault [^<#]*\)$/\1/p' "$out" | sed 's/ *$//')
-[ "${#cmds[@]}" -ge 5 ] || fail "dev.sh printed only ${#cmds[@]} vault commands"
+case "$VAULT_ADDR" in *:8200) [ -z "$blocker" ] || fail "dev.sh took the occupied port 8200" ;; esac
+found="$(command -v vault || true)"
+[ "$(readlink -f "$found")" = "$(readlink -f "$VAULT_BIN")" ] ||
+	fail "after the printed exports, vault is ${found:-not found}, not $VAULT_BIN"
+echo "dev-smoke: the printed exports put $found on PATH; Vault is at $VAULT_ADDR"
+
+# The commands, run as printed by a shell with that PATH.
+mapfile -t cmds < <(sed -n 's/^    \(\(vault\|curl\) [^<#]*\)$/\1/p' "$out" | sed 's/ *$//')
+[ "${#cmds[@]}" -ge 5 ] || fail "dev.sh printed only ${#cmds[@]} commands"
 n=0
 for c in "${cmds[@]}"; do
-	read -r -a argv <<<"$c"
-	argv[0]="$VAULT_BIN"
 	# Print what each command returns, with secret values masked.
-	if ! res="$("${argv[@]}" 2>&1)"; then
+	if ! res="$(bash -c "set -o pipefail; $c" 2>&1)"; then
 		echo "$res" >&2
 		fail "\`$c\` failed"
 	fi

@@ -98,13 +98,15 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# The dev server listens on port and port+1 (its cluster port).
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 port="${VAULT_PORT:-8200}"
 if [ -z "${VAULT_PORT:-}" ]; then
 	while ! port_free "$port" || ! port_free "$((port + 1))"; do
 		port=$((port + 2))
-		[ "$port" -lt 8300 ] || die "no free port pair in 8200-8299"
+		[ "$port" -lt 8300 ] || die "no free port pair in 8200-8299 (set VAULT_PORT)"
 	done
+	[ "$port" = 8200 ] || say "port 8200 (or 8201) is in use: the dev server listens on $port instead"
 elif ! port_free "$port"; then
 	die "port $port is in use"
 fi
@@ -217,6 +219,17 @@ cat <<EOF
 The C1 secrets engine $PLUGIN_VERSION is mounted at $MOUNT/ on a Vault dev server.
 In another shell:
 
+EOF
+# The commands below need a vault CLI: when the shell would not find this
+# one, the first line puts its directory first on PATH.
+vault_dir="$(cd "$(dirname "$VAULT_BIN")" && pwd)"
+on_path="$(command -v vault 2>/dev/null || true)"
+if [ -z "$on_path" ]; then
+	echo "    export PATH=\"$vault_dir:\$PATH\""
+elif [ "$(readlink -f "$on_path")" != "$(readlink -f "$VAULT_BIN")" ]; then
+	echo "    export PATH=\"$vault_dir:\$PATH\"    # the vault CLI this demo runs (yours: $on_path)"
+fi
+cat <<EOF
     export VAULT_ADDR=$VAULT_ADDR
     export VAULT_TOKEN=root
 
@@ -242,6 +255,7 @@ if [ -n "$connection" ]; then
 else
 	echo "    vault read $MOUNT/oauth/by-connection/<connection_id>"
 fi
+echo "    curl -fsS -H \"X-Vault-Token: \$VAULT_TOKEN\" \$VAULT_ADDR/v1/$MOUNT/metrics"
 echo
 if ! $real_c1; then
 	echo "Simulator control API: $sim_url/_sim/ (e.g. curl -s '$sim_url/_sim/c1/credentials?app_id=$app')"
