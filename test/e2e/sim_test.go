@@ -184,6 +184,12 @@ func (s *sim) aitronosKey() string {
 // expires at expiresAt, and returns the token.
 func (s *sim) aitronosConnection(connectionID, credentialID string, expiresAt time.Time) string {
 	s.t.Helper()
+	return s.aitronosConnectionAt(connectionID, credentialID, "https://api.github.com", expiresAt)
+}
+
+// aitronosConnectionAt is aitronosConnection for a provider API at baseURL.
+func (s *sim) aitronosConnectionAt(connectionID, credentialID, baseURL string, expiresAt time.Time) string {
+	s.t.Helper()
 	token := "ya29." + randAlnum(48)
 	s.do(http.MethodPut, "/_sim/aitronos/connections", map[string]any{
 		"connection_id": connectionID,
@@ -196,7 +202,7 @@ func (s *sim) aitronosConnection(connectionID, credentialID string, expiresAt ti
 		"refresh_token": "rt_" + randAlnum(32),
 		"token_type":    "Bearer",
 		"scope":         "repo read:org",
-		"base_url":      "https://api.github.com",
+		"base_url":      baseURL,
 		"expires_at":    expiresAt.UTC().Format(time.RFC3339),
 	}, nil)
 	return token
