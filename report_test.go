@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/httpx"
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/upstreamsim"
 )
 
@@ -194,5 +195,39 @@ func TestAitronosCacheLookupsAreCounted(t *testing.T) {
 	}
 	if _, ok := sample(m, "c1_credential_earliest_expiry_seconds"); ok {
 		t.Error("an expiry is reported with no managed credential")
+	}
+}
+
+// TestReportLevelsAndKeys checks each event's level, its keys and that an
+// operator can filter on them: INFO for rotations and revocations, WARN for
+// what needs a human, ERROR for a lost credential.
+func TestReportLevelsAndKeys(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{})
+	k := connectorKey{testApp, testConnector}
+	lost := &httpx.Error{Op: "c1 revoke credential", Status: 503, Outcome: httpx.OutcomeNotApplied}
+	for ev, level := range map[lifecycleEvent]string{
+		eventRotated:        "[INFO] ",
+		eventRevoked:        "[INFO] ",
+		eventRevokeHeldBack: "[INFO] ",
+		eventRotateFailed:   "[WARN] ",
+		eventRevokeFailed:   "[WARN] ",
+		eventCredentialLost: "[ERROR]",
+	} {
+		var cause error
+		if level != "[INFO] " {
+			cause = lost
+		}
+		before := len(e.logs.String())
+		e.b.report(t.Context(), ev, k, "cred-"+string(ev), cause)
+		line := e.logs.String()[before:]
+		if !strings.Contains(line, level) || !strings.Contains(line, "connector="+k.String()+" credential_id=cred-"+string(ev)) {
+			t.Errorf("%s: logged %q, want level %s with connector and credential_id", ev, line, level)
+		}
+		if cause != nil && !strings.Contains(line, "outcome=not_applied") {
+			t.Errorf("%s: logged %q without the outcome", ev, line)
+		}
+	}
+	if got, _ := sample(scrape(t, e), "c1_credentials_lost_total", "connector", k.String()); got != 1 {
+		t.Errorf("lost credentials = %v, want 1", got)
 	}
 }

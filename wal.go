@@ -122,8 +122,7 @@ func (b *backend) rollBackRotation(ctx context.Context, s logical.Storage, k con
 		if err != nil {
 			return id, err
 		}
-		b.Logger().Warn("rolled back an interrupted rotation: revoked its never-promoted credential",
-			"connector", k.String(), "credential_id", id)
+		b.report(ctx, eventRevoked, k, id, nil, "reason", "rollback of an interrupted rotation: the credential was never made current")
 	case e != nil && e.holdsRotation(w.RotationID):
 		// Stored and promoted (or already retiring); only the WAL entry's
 		// deletion was lost.
