@@ -25,6 +25,8 @@ string to a secret field clears it.
 
 // pathConfig is the config path.
 func pathConfig(b *backend) []*framework.Path {
+	write := operation(b.configWrite, "configure", "",
+		"Configure the upstream APIs and the rotation policy; a write changes only the fields it names.")
 	return []*framework.Path{{
 		Pattern: "config",
 		DisplayAttrs: &framework.DisplayAttributes{
@@ -107,26 +109,12 @@ func pathConfig(b *backend) []*framework.Path {
 		},
 		ExistenceCheck: b.configExists,
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.CreateOperation: &framework.PathOperation{
-				Callback:     b.configWrite,
-				Summary:      "Configure the upstream APIs and the rotation policy; a write changes only the fields it names.",
-				DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "configure"},
-			},
-			logical.UpdateOperation: &framework.PathOperation{
-				Callback:     b.configWrite,
-				Summary:      "Configure the upstream APIs and the rotation policy; a write changes only the fields it names.",
-				DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "configure"},
-			},
-			logical.ReadOperation: &framework.PathOperation{
-				Callback:     b.configRead,
-				Summary:      "Read the configuration; secrets are reported only as set or not.",
-				DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read", OperationSuffix: "configuration"},
-			},
-			logical.DeleteOperation: &framework.PathOperation{
-				Callback:     b.configDelete,
-				Summary:      "Delete the configuration. Managed connectors stay stored; nothing reaches the upstream until config is written again.",
-				DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "delete", OperationSuffix: "configuration"},
-			},
+			logical.CreateOperation: write,
+			logical.UpdateOperation: write,
+			logical.ReadOperation: operation(b.configRead, "read", "configuration",
+				"Read the configuration; secrets are reported only as set or not."),
+			logical.DeleteOperation: operation(b.configDelete, "delete", "configuration",
+				"Delete the configuration. Managed connectors stay stored; nothing reaches the upstream until config is written again."),
 		},
 		HelpSynopsis:    pathConfigHelpSyn,
 		HelpDescription: strings.TrimSpace(pathConfigHelpDesc),

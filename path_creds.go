@@ -60,16 +60,15 @@ func connectorFields() map[string]*framework.FieldSchema {
 
 // pathCreds are the creds/ paths.
 func pathCreds(b *backend) []*framework.Path {
+	register := forwarded(operation(b.credsWrite, "register", "connector",
+		"Register a connector: create its first credential upstream and store it; on a managed connector, change its rotation overrides."))
 	return []*framework.Path{
 		{
 			Pattern:      "creds/?$",
 			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "c1"},
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ListOperation: &framework.PathOperation{
-					Callback:     b.credsList,
-					Summary:      "List the managed connectors as <app_id>/<connector_id>.",
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "list", OperationSuffix: "connectors"},
-				},
+				logical.ListOperation: operation(b.credsList, "list", "connectors",
+					"List the managed connectors as <app_id>/<connector_id>."),
 			},
 			HelpSynopsis:    "List the managed connectors as <app_id>/<connector_id>.",
 			HelpDescription: "Lists every connector the engine manages, as <app_id>/<connector_id>; read creds/<app_id>/<connector_id> for its credential.",
@@ -80,32 +79,12 @@ func pathCreds(b *backend) []*framework.Path {
 			Fields:         connectorFields(),
 			ExistenceCheck: b.connectorExists,
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.CreateOperation: &framework.PathOperation{
-					Callback:                    b.credsWrite,
-					Summary:                     "Register a connector: create its first credential upstream and store it; on a managed connector, change its rotation overrides.",
-					DisplayAttrs:                &framework.DisplayAttributes{OperationVerb: "register", OperationSuffix: "connector"},
-					ForwardPerformanceStandby:   true,
-					ForwardPerformanceSecondary: true,
-				},
-				logical.UpdateOperation: &framework.PathOperation{
-					Callback:                    b.credsWrite,
-					Summary:                     "Register a connector: create its first credential upstream and store it; on a managed connector, change its rotation overrides.",
-					DisplayAttrs:                &framework.DisplayAttributes{OperationVerb: "register", OperationSuffix: "connector"},
-					ForwardPerformanceStandby:   true,
-					ForwardPerformanceSecondary: true,
-				},
-				logical.ReadOperation: &framework.PathOperation{
-					Callback:     b.credsRead,
-					Summary:      "Read the connector's current credential as a lease that ends no later than the credential stops working.",
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read", OperationSuffix: "connector-credentials"},
-				},
-				logical.DeleteOperation: &framework.PathOperation{
-					Callback:                    b.credsDelete,
-					Summary:                     "Deregister a connector: revoke upstream every credential the engine created for it, then forget it.",
-					DisplayAttrs:                &framework.DisplayAttributes{OperationVerb: "deregister", OperationSuffix: "connector"},
-					ForwardPerformanceStandby:   true,
-					ForwardPerformanceSecondary: true,
-				},
+				logical.CreateOperation: register,
+				logical.UpdateOperation: register,
+				logical.ReadOperation: operation(b.credsRead, "read", "connector-credentials",
+					"Read the connector's current credential as a lease that ends no later than the credential stops working."),
+				logical.DeleteOperation: forwarded(operation(b.credsDelete, "deregister", "connector",
+					"Deregister a connector: revoke upstream every credential the engine created for it, then forget it.")),
 			},
 			HelpSynopsis:    pathCredsHelpSyn,
 			HelpDescription: strings.TrimSpace(pathCredsHelpDesc),
@@ -119,18 +98,10 @@ func pathCreds(b *backend) []*framework.Path {
 				"credential_id": {Type: framework.TypeString, Description: "The id of one of the connector's credentials.", Required: true},
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ReadOperation: &framework.PathOperation{
-					Callback:     b.credentialMetadataRead,
-					Summary:      "Read a credential's upstream metadata and its state in the engine, never its secret.",
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read", OperationSuffix: "connector-credential-metadata"},
-				},
-				logical.DeleteOperation: &framework.PathOperation{
-					Callback:                    b.credentialRevoke,
-					Summary:                     "Revoke a replaced (retiring) credential upstream now, without waiting for its grace or leases.",
-					DisplayAttrs:                &framework.DisplayAttributes{OperationVerb: "revoke", OperationSuffix: "connector-credential"},
-					ForwardPerformanceStandby:   true,
-					ForwardPerformanceSecondary: true,
-				},
+				logical.ReadOperation: operation(b.credentialMetadataRead, "read", "connector-credential-metadata",
+					"Read a credential's upstream metadata and its state in the engine, never its secret."),
+				logical.DeleteOperation: forwarded(operation(b.credentialRevoke, "revoke", "connector-credential",
+					"Revoke a replaced (retiring) credential upstream now, without waiting for its grace or leases.")),
 			},
 			HelpSynopsis:    "Read a connector credential's upstream metadata (never its secret), or revoke a replaced one now.",
 			HelpDescription: strings.TrimSpace(pathCredentialHelpDesc),

@@ -33,11 +33,8 @@ func pathMetrics(b *backend) []*framework.Path {
 		Pattern:      "metrics$",
 		DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "c1"},
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.ReadOperation: &framework.PathOperation{
-				Callback:     b.metricsRead,
-				Summary:      "Read the engine's metrics in the Prometheus text format.",
-				DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read", OperationSuffix: "metrics"},
-			},
+			logical.ReadOperation: operation(b.metricsRead, "read", "metrics",
+				"Read the engine's metrics in the Prometheus text format."),
 		},
 		HelpSynopsis:    "The engine's metrics in the Prometheus text format.",
 		HelpDescription: strings.TrimSpace(pathMetricsHelpDesc),

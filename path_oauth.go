@@ -36,11 +36,8 @@ func pathOAuth(b *backend) []*framework.Path {
 				"connection_id": {Type: framework.TypeString, Description: "The Aitronos connection id.", Required: true},
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ReadOperation: &framework.PathOperation{
-					Callback:     b.oauthRead("connection_id"),
-					Summary:      "Read the OAuth access token of an Aitronos connection as a lease that ends when the token expires.",
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read", OperationSuffix: "oauth-token-by-connection"},
-				},
+				logical.ReadOperation: operation(b.oauthRead("connection_id"), "read", "oauth-token-by-connection",
+					"Read the OAuth access token of an Aitronos connection as a lease that ends when the token expires."),
 			},
 			HelpSynopsis:    "Read the OAuth access token of an Aitronos connection.",
 			HelpDescription: strings.TrimSpace(pathOAuthHelpDesc),
@@ -52,11 +49,8 @@ func pathOAuth(b *backend) []*framework.Path {
 				"credential_id": {Type: framework.TypeString, Description: "The Aitronos credential id.", Required: true},
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ReadOperation: &framework.PathOperation{
-					Callback:     b.oauthRead("credential_id"),
-					Summary:      "Read the OAuth access token of an Aitronos credential as a lease that ends when the token expires.",
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read", OperationSuffix: "oauth-token"},
-				},
+				logical.ReadOperation: operation(b.oauthRead("credential_id"), "read", "oauth-token",
+					"Read the OAuth access token of an Aitronos credential as a lease that ends when the token expires."),
 			},
 			HelpSynopsis:    "Read the OAuth access token of an Aitronos credential.",
 			HelpDescription: strings.TrimSpace(pathOAuthHelpDesc),

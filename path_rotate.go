@@ -40,18 +40,10 @@ func pathRotate(b *backend) []*framework.Path {
 			},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.UpdateOperation: &framework.PathOperation{
-				Callback:                    b.rotateWrite,
-				Summary:                     "Rotate the connector's credential now; the previous one is revoked after the grace, or at once with revoke_previous.",
-				DisplayAttrs:                &framework.DisplayAttributes{OperationVerb: "rotate", OperationSuffix: "connector-credential"},
-				ForwardPerformanceStandby:   true,
-				ForwardPerformanceSecondary: true,
-			},
-			logical.ReadOperation: &framework.PathOperation{
-				Callback:     b.rotateStatus,
-				Summary:      "Read the connector's rotation status: current and retiring credentials, last and next rotation, last error.",
-				DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read", OperationSuffix: "rotation-status"},
-			},
+			logical.UpdateOperation: forwarded(operation(b.rotateWrite, "rotate", "connector-credential",
+				"Rotate the connector's credential now; the previous one is revoked after the grace, or at once with revoke_previous.")),
+			logical.ReadOperation: operation(b.rotateStatus, "read", "rotation-status",
+				"Read the connector's rotation status: current and retiring credentials, last and next rotation, last error."),
 		},
 		HelpSynopsis:    "Rotate a connector's credential now, or read its rotation status.",
 		HelpDescription: strings.TrimSpace(pathRotateHelpDesc),

@@ -245,18 +245,7 @@ func runBatonUnit(t *testing.T, e *c1env, unitPath, token string) {
 	out := filepath.Join(dir, "connector.env")
 	pidFile := filepath.Join(dir, "connector.pid")
 	standIns := map[string]string{
-		"agent.hcl": fmt.Sprintf(`
-auto_auth {
-  method "token_file" {
-    config = {
-      token_file_path = %q
-    }
-  }
-}
-template_config {
-  exit_on_retry_failure = false
-}
-`, tokenFile),
+		"agent.hcl": agentTokenAuth(tokenFile),
 		"connector.hcl": fmt.Sprintf(`
 env_template "BATON_CLIENT_ID" {
   contents             = "{{ with secret \"c1/creds/app-123/conn-456\" }}{{ .Data.client_id }}{{ end }}"

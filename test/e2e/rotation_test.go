@@ -244,17 +244,7 @@ vault {
   address = %q
 }
 
-auto_auth {
-  method "token_file" {
-    config = {
-      token_file_path = %q
-    }
-  }
-}
-
-template_config {
-  exit_on_retry_failure = false
-}
+%s
 
 # The baton connector reads its credential once at start-up: re-render the env
 # file when the credential changes and restart the connector.
@@ -283,7 +273,7 @@ AITRONOS_TOKEN_EXPIRES_AT={{ .Data.expires_at }}
 {{ end -}}
 EOT
 }
-`, filepath.Join(dir, "agent.pid"), e.v.addr, tokenFile, batonEnv, app, conn, restartLog, oauthEnv, connectionID)
+`, filepath.Join(dir, "agent.pid"), e.v.addr, agentTokenAuth(tokenFile), batonEnv, app, conn, restartLog, oauthEnv, connectionID)
 	configPath := filepath.Join(dir, "agent.hcl")
 	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)

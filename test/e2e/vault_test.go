@@ -430,3 +430,21 @@ func (e *c1env) tryReadCreds(app, conn string) (creds, error) {
 	}
 	return c, nil
 }
+
+// agentTokenAuth is the part of a Vault Agent config that logs in with the
+// token in tokenFile and keeps retrying while Vault is unreachable.
+func agentTokenAuth(tokenFile string) string {
+	return fmt.Sprintf(`
+auto_auth {
+  method "token_file" {
+    config = {
+      token_file_path = %q
+    }
+  }
+}
+
+template_config {
+  exit_on_retry_failure = false
+}
+`, tokenFile)
+}
