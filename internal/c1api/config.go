@@ -59,6 +59,9 @@ func New(cfg Config) (*Client, error) {
 	if now == nil {
 		now = time.Now
 	}
+	if cfg.HTTP.Transport == nil { // one connection pool for logins and calls
+		cfg.HTTP.Transport = cleanhttp.DefaultPooledTransport()
+	}
 	c := &Client{server: server}
 	var src oauth2.TokenSource
 	hasToken := cfg.AccessToken != ""
@@ -88,10 +91,7 @@ func New(cfg Config) (*Client, error) {
 		src = c.tokens
 	}
 	api := cfg.HTTP
-	if api.Transport == nil {
-		api.Transport = cleanhttp.DefaultPooledTransport()
-	}
-	api.Transport = &oauth2.Transport{Source: src, Base: api.Transport}
+	api.Transport = &oauth2.Transport{Source: src, Base: cfg.HTTP.Transport}
 	c.http = httpx.New(api)
 	return c, nil
 }

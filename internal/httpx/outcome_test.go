@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -206,5 +208,17 @@ func TestErrorHidesHeadersATransportAdded(t *testing.T) {
 	err := New(opts).Do(context.Background(), Request{Method: "GET", URL: r.srv.URL}, nil)
 	if err == nil || strings.Contains(err.Error(), token) || !strings.Contains(err.Error(), redacted) {
 		t.Fatalf("error %v", err)
+	}
+}
+
+func TestTLSFailureIsNotAppliedAndNotRetried(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	t.Cleanup(srv.Close)
+	// The default transport does not trust the test server's certificate.
+	err := New(fastOptions(2)).Do(context.Background(), Request{Method: "POST", URL: srv.URL, Body: 1}, nil)
+	var he *Error
+	if !errors.As(err, &he) || he.Outcome != OutcomeNotApplied || he.Attempts != 1 || hits.Load() != 0 {
+		t.Fatalf("%d requests served, error %#v", hits.Load(), err)
 	}
 }
