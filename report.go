@@ -38,6 +38,10 @@ const (
 	// eventRevokeHeldBack: a replaced credential's revocation waits past its
 	// grace, for leases that are still out.
 	eventRevokeHeldBack lifecycleEvent = "revoke-held-back"
+	// eventRevokeHeldBackInUse: a replaced credential's revocation waits
+	// because the credential is still used upstream: a consumer has not
+	// moved to the new one.
+	eventRevokeHeldBackInUse lifecycleEvent = "revoke-held-back-in-use"
 	// eventCredentialLost: a credential created upstream could be neither
 	// stored nor revoked; it stays valid until it expires.
 	eventCredentialLost lifecycleEvent = "credential-lost"
@@ -72,7 +76,9 @@ var eventSpecs = map[lifecycleEvent]eventSpec{
 	eventRevokeFailed: {hclog.Warn, "revoking a connector credential failed; it stays valid upstream and is retried on the next periodic run", true,
 		func(m *engineMetrics, c, _ string) { m.revocationFailures.WithLabelValues(c).Inc() }},
 	eventRevokeHeldBack: {hclog.Info, "a replaced credential's revocation waits past its grace for leases still out", false,
-		func(m *engineMetrics, c, _ string) { m.revocationsHeld.WithLabelValues(c).Inc() }},
+		func(m *engineMetrics, c, _ string) { m.revocationsHeld.WithLabelValues(c, "leases").Inc() }},
+	eventRevokeHeldBackInUse: {hclog.Warn, "a replaced credential's revocation is held back: it is still used upstream", false,
+		func(m *engineMetrics, c, _ string) { m.revocationsHeld.WithLabelValues(c, "in_use").Inc() }},
 	eventCredentialLost: {hclog.Error, "a credential created upstream could be neither stored nor revoked; it stays valid until it expires: revoke it in C1", true,
 		func(m *engineMetrics, c, _ string) { m.lostCredentials.WithLabelValues(c).Inc() }},
 }

@@ -174,7 +174,7 @@ func TestRevocationHeldBackByLeasesIsCounted(t *testing.T) {
 	e.mustDo(logical.ReadOperation, "creds/"+testApp+"/"+testConnector, nil)
 	e.mustDo(logical.UpdateOperation, "rotate/"+testApp+"/"+testConnector, nil)
 	m := scrape(t, e)
-	if got, _ := sample(m, "c1_credential_revocations_held_back_total", "connector", testApp+"/"+testConnector); got != 1 {
+	if got, _ := sample(m, "c1_credential_revocations_held_back_total", "connector", testApp+"/"+testConnector, "reason", "leases"); got != 1 {
 		t.Errorf("held-back revocations = %v, want 1", got)
 	}
 	if !strings.Contains(e.logs.String(), "[INFO]  a replaced credential's revocation waits past its grace") {
@@ -206,12 +206,13 @@ func TestReportLevelsAndKeys(t *testing.T) {
 	k := connectorKey{testApp, testConnector}
 	lost := &httpx.Error{Op: "c1 revoke credential", Status: 503, Outcome: httpx.OutcomeNotApplied}
 	for ev, level := range map[lifecycleEvent]string{
-		eventRotated:        "[INFO] ",
-		eventRevoked:        "[INFO] ",
-		eventRevokeHeldBack: "[INFO] ",
-		eventRotateFailed:   "[WARN] ",
-		eventRevokeFailed:   "[WARN] ",
-		eventCredentialLost: "[ERROR]",
+		eventRotated:             "[INFO] ",
+		eventRevoked:             "[INFO] ",
+		eventRevokeHeldBack:      "[INFO] ",
+		eventRevokeHeldBackInUse: "[WARN] ",
+		eventRotateFailed:        "[WARN] ",
+		eventRevokeFailed:        "[WARN] ",
+		eventCredentialLost:      "[ERROR]",
 	} {
 		var cause error
 		if level != "[INFO] " {
