@@ -220,6 +220,29 @@ func TestOperatorExamples(t *testing.T) {
 	}
 	t.Logf("go-client:\n%s", out)
 
+	// ---- Vault events: this edition has no event system, and sending one
+	// is a no-op that never fails a rotation (the plugin logs at debug, which
+	// the server's log shows, any other failure to send).
+	vaultLog, err := os.ReadFile(v.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(vaultLog), "sending a Vault event failed") {
+		t.Errorf("the engine failed to send a Vault event; vault log:\n%s", logTail(v.logPath, 20))
+	}
+	// The engine's own lines reach the server's log, with their keys (in
+	// any order: Vault re-encodes them).
+	rotated := false
+	for _, line := range strings.Split(string(vaultLog), "\n") {
+		if strings.Contains(line, "[INFO]") && strings.Contains(line, "connector credential rotated:") &&
+			strings.Contains(line, " connector=app-123/conn-456") && strings.Contains(line, " credential_id=") {
+			rotated = true
+		}
+	}
+	if !rotated {
+		t.Errorf("the server's log lacks the engine's INFO line of the rotation:\n%s", logTail(v.logPath, 20))
+	}
+
 	// ---- the systemd unit's command line, with the c1-agent role ----
 	runBatonUnit(t, e, filepath.Join(examples, "systemd", "baton-okta.service"), tokens["c1-agent"])
 }
