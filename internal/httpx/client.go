@@ -255,7 +255,7 @@ func (a *call) finish(resp *http.Response, err error, out any) error {
 			return a.fail(resp.StatusCode, fmt.Errorf("%w: %s", ErrMalformedBody, describeJSONError(err)))
 		}
 		return nil
-	case errors.As(err, new(*Error)): // a failed login; it says not applied
+	case errors.As(err, new(*Error)) && !a.unsure: // a failed login; it says not applied
 		return stripURL(err)
 	case a.ctx.Err() != nil:
 		err = a.ctx.Err()

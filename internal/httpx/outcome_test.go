@@ -222,3 +222,37 @@ func TestTLSFailureIsNotAppliedAndNotRetried(t *testing.T) {
 		t.Fatalf("%d requests served, error %#v", hits.Load(), err)
 	}
 }
+
+// failingLogin answers its first request from the server, then fails as a
+// login under the request would.
+type failingLogin struct {
+	login *Error
+	calls atomic.Int32
+}
+
+func (f *failingLogin) RoundTrip(r *http.Request) (*http.Response, error) {
+	if f.calls.Add(1) > 1 {
+		return nil, f.login
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func TestAFailedLoginBelowARequest(t *testing.T) {
+	login := &Error{Op: "login", Status: 401, Outcome: OutcomeNotApplied, Attempts: 1}
+	r := newRecorder(t, status(500, `{}`))
+	opts := fastOptions(2)
+	opts.Transport = &failingLogin{login: login}
+	// After an attempt that may have been carried out, the call is unknown.
+	err := New(opts).Do(context.Background(), Request{Method: "POST", URL: r.srv.URL, Body: 1, Idempotent: true}, nil)
+	if OutcomeOf(err) != OutcomeUnknown || !errors.Is(err, login) || r.count() != 1 {
+		t.Fatalf("after a 500: %d requests, error %v", r.count(), err)
+	}
+	// As the first attempt, the login's own error, not retried.
+	failing := &failingLogin{login: login}
+	failing.calls.Store(1)
+	opts.Transport = failing
+	err = New(opts).Do(context.Background(), Request{Method: "POST", URL: r.srv.URL, Body: 1}, nil)
+	if err != error(login) || failing.calls.Load() != 2 {
+		t.Fatalf("%d attempts, error %v", failing.calls.Load()-1, err)
+	}
+}
