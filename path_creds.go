@@ -3,6 +3,7 @@ package c1
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"time"
@@ -215,6 +216,7 @@ func (b *backend) credsRead(ctx context.Context, req *logical.Request, d *framew
 
 	var (
 		served *storedCredential
+		policy rotationPolicy
 		ttl    time.Duration
 	)
 	// Record how far the lease reaches, so the credential, once replaced,
@@ -228,7 +230,8 @@ func (b *backend) credsRead(ctx context.Context, req *logical.Request, d *framew
 			return nil, logical.CodedError(http.StatusServiceUnavailable,
 				fmt.Sprintf("connector %s has no current credential: write rotate/%s to create one", k, k))
 		}
-		planned, _ := policyFor(cfg, e).plannedRevocation(c, now)
+		policy = policyFor(cfg, e)
+		planned, _ := policy.plannedRevocation(c, now)
 		var ok bool
 		ttl, ok = leaseTTL(now, maxTTL, c.ExpiresTime, planned)
 		if !ok {
@@ -249,6 +252,7 @@ func (b *backend) credsRead(ctx context.Context, req *logical.Request, d *framew
 
 	data := credentialSummary(k, served)
 	data["client_secret"] = served.ClientSecret
+	maps.Copy(data, staticCredsFields(policy, served, now))
 	internal := map[string]any{"app_id": k.AppID, "connector_id": k.ConnectorID, "credential_id": served.ID}
 	return leaseResponse(b.Secret(secretTypeC1Credential), data, internal, ttl), nil
 }
