@@ -64,6 +64,8 @@ func pathConfig(b *backend) []*framework.Path {
 				Default:     int(defaultRevokeGrace.Seconds()),
 				Description: "How long a replaced credential stays valid (and at least until its leases end) before it is revoked upstream.",
 			},
+			"rotation_schedule": rotationScheduleField("every credential"),
+			"rotation_window":   rotationWindowField(),
 			"request_timeout": {
 				Type:        framework.TypeDurationSecond,
 				Default:     int(defaultRequestTimeout.Seconds()),
@@ -134,6 +136,8 @@ func (b *backend) configRead(ctx context.Context, req *logical.Request, _ *frame
 		"c1_access_token_set":           cfg.C1AccessToken != "",
 		"c1_server_url":                 serverURL,
 		"rotation_period":               int64(cfg.Policy.RotationPeriod.Seconds()),
+		"rotation_schedule":             cfg.Policy.RotationSchedule,
+		"rotation_window":               int64(cfg.Policy.RotationWindow.Seconds()),
 		"rotate_before_expiry":          int64(cfg.Policy.RotateBeforeExpiry.Seconds()),
 		"revoke_grace":                  int64(cfg.Policy.RevokeGrace.Seconds()),
 		"request_timeout":               int64(cfg.RequestTimeout.Seconds()),
@@ -187,8 +191,12 @@ func applyConfigFields(cfg *pluginConfig, d *framework.FieldData) error {
 			*dst = strings.TrimSpace(v.(string))
 		}
 	}
+	timing, err := scheduleRequestFrom(d)
+	if err != nil {
+		return err
+	}
+	timing.applyTo(&cfg.Policy)
 	durs := map[string]*time.Duration{
-		"rotation_period":      &cfg.Policy.RotationPeriod,
 		"rotate_before_expiry": &cfg.Policy.RotateBeforeExpiry,
 		"revoke_grace":         &cfg.Policy.RevokeGrace,
 		"request_timeout":      &cfg.RequestTimeout,
@@ -245,6 +253,9 @@ func validateConfig(cfg *pluginConfig) error {
 	}
 	if !cfg.c1Configured() && !cfg.aitronosConfigured() {
 		return badRequest("config needs C1 credentials (c1_client_id with c1_client_secret, or c1_access_token) or an Aitronos key (aitronos_api_key)")
+	}
+	if err := validateSchedule(cfg.Policy); err != nil {
+		return err
 	}
 	if cfg.RequestTimeout < time.Second || cfg.RequestTimeout > 10*time.Minute {
 		return badRequest("field \"request_timeout\" must be between 1s and 10m")

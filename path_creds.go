@@ -42,6 +42,8 @@ func connectorFields() map[string]*framework.FieldSchema {
 			Type:        framework.TypeDurationSecond,
 			Description: "Overrides the config's revoke_grace for this connector.",
 		},
+		"rotation_schedule": rotationScheduleField("this connector's credential"),
+		"rotation_window":   rotationWindowField(),
 	}
 }
 
@@ -122,8 +124,12 @@ func (b *backend) credsList(ctx context.Context, req *logical.Request, _ *framew
 
 // overridesFrom reads the policy override fields a request set onto o.
 func overridesFrom(d *framework.FieldData, o *policyOverrides) error {
+	timing, err := scheduleRequestFrom(d)
+	if err != nil {
+		return err
+	}
+	o.RotationPeriod, o.RotationSchedule, o.RotationWindow = timing.period, timing.schedule, timing.window
 	for name, dst := range map[string]**time.Duration{
-		"rotation_period":      &o.RotationPeriod,
 		"rotate_before_expiry": &o.RotateBeforeExpiry,
 		"revoke_grace":         &o.RevokeGrace,
 	} {
@@ -151,6 +157,10 @@ func (b *backend) credsWrite(ctx context.Context, req *logical.Request, d *frame
 		return nil, err
 	}
 
+	cfg, err := requireConfig(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
 	existing, err := getConnector(ctx, req.Storage, k)
 	if err != nil {
 		return nil, err
@@ -160,18 +170,17 @@ func (b *backend) credsWrite(ctx context.Context, req *logical.Request, d *frame
 			if e == nil {
 				return nil, notManaged(k)
 			}
-			merged := &e.Overrides
-			if o.RotationPeriod != nil {
-				merged.RotationPeriod = o.RotationPeriod
+			merged := e.Overrides
+			merged.merge(o)
+			if err := validateSchedule(merged.apply(cfg.Policy)); err != nil {
+				return nil, err
 			}
-			if o.RotateBeforeExpiry != nil {
-				merged.RotateBeforeExpiry = o.RotateBeforeExpiry
-			}
-			if o.RevokeGrace != nil {
-				merged.RevokeGrace = o.RevokeGrace
-			}
+			e.Overrides = merged
 			return e, nil
 		})
+		return nil, err
+	}
+	if err := validateSchedule(o.apply(cfg.Policy)); err != nil {
 		return nil, err
 	}
 

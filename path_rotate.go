@@ -92,6 +92,8 @@ func (b *backend) rotateStatus(ctx context.Context, req *logical.Request, d *fra
 		"last_error":            e.LastError,
 		"last_error_at":         formatTime(e.LastErrorAt),
 		"rotation_period":       int64(p.RotationPeriod.Seconds()),
+		"rotation_schedule":     p.RotationSchedule,
+		"rotation_window":       int64(p.RotationWindow.Seconds()),
 		"rotate_before_expiry":  int64(p.RotateBeforeExpiry.Seconds()),
 		"revoke_grace":          int64(p.RevokeGrace.Seconds()),
 		"current_credential_id": "",
@@ -100,7 +102,7 @@ func (b *backend) rotateStatus(ctx context.Context, req *logical.Request, d *fra
 	if c := e.Current; c != nil {
 		data["current_credential_id"] = c.ID
 		data["current_expires_time"] = formatTime(c.ExpiresTime)
-		if due, ok := p.rotationDue(c); ok {
+		if due, ok := p.rotationDue(c, b.now()); ok {
 			data["next_rotation"] = formatTime(due)
 		}
 	}

@@ -11,6 +11,11 @@ const periodicTick = time.Minute
 type rotationPolicy struct {
 	// RotationPeriod rotates a credential once it is this old; 0 = off.
 	RotationPeriod time.Duration `json:"rotation_period"`
+	// RotationSchedule (cron, UTC) rotates a credential at the first
+	// scheduled time after its creation, instead of RotationPeriod; see
+	// schedule.go. RotationWindow limits how late after that time.
+	RotationSchedule string        `json:"rotation_schedule,omitempty"`
+	RotationWindow   time.Duration `json:"rotation_window,omitempty"`
 	// RotateBeforeExpiry rotates a credential when less than this remains
 	// before its expiry.
 	RotateBeforeExpiry time.Duration `json:"rotate_before_expiry"`
@@ -21,15 +26,16 @@ type rotationPolicy struct {
 // policyOverrides are per-connector settings that replace the config's.
 type policyOverrides struct {
 	RotationPeriod     *time.Duration `json:"rotation_period,omitempty"`
+	RotationSchedule   *string        `json:"rotation_schedule,omitempty"`
+	RotationWindow     *time.Duration `json:"rotation_window,omitempty"`
 	RotateBeforeExpiry *time.Duration `json:"rotate_before_expiry,omitempty"`
 	RevokeGrace        *time.Duration `json:"revoke_grace,omitempty"`
 }
 
-// apply returns p with the overrides that are set.
+// apply returns p with the overrides that are set. A connector's schedule
+// replaces the config's period, and a connector's period the config's schedule.
 func (o policyOverrides) apply(p rotationPolicy) rotationPolicy {
-	if o.RotationPeriod != nil {
-		p.RotationPeriod = *o.RotationPeriod
-	}
+	o.timing().applyTo(&p)
 	if o.RotateBeforeExpiry != nil {
 		p.RotateBeforeExpiry = *o.RotateBeforeExpiry
 	}
@@ -37,6 +43,37 @@ func (o policyOverrides) apply(p rotationPolicy) rotationPolicy {
 		p.RevokeGrace = *o.RevokeGrace
 	}
 	return p
+}
+
+// timing is the overrides' rotation timing as a request that sets it.
+func (o policyOverrides) timing() scheduleRequest {
+	return scheduleRequest{schedule: o.RotationSchedule, window: o.RotationWindow, period: o.RotationPeriod}
+}
+
+// merge sets on o the overrides that n sets. A schedule drops a period
+// override and a period a schedule (and its window), so that o never holds
+// both.
+func (o *policyOverrides) merge(n policyOverrides) {
+	if n.RotationPeriod != nil && *n.RotationPeriod > 0 {
+		o.RotationSchedule, o.RotationWindow = nil, nil
+	}
+	if n.RotationSchedule != nil {
+		o.RotationWindow = nil
+		if *n.RotationSchedule != "" {
+			o.RotationPeriod = nil
+		}
+	}
+	for _, f := range []struct{ dst, src **time.Duration }{
+		{&o.RotationPeriod, &n.RotationPeriod}, {&o.RotateBeforeExpiry, &n.RotateBeforeExpiry},
+		{&o.RevokeGrace, &n.RevokeGrace}, {&o.RotationWindow, &n.RotationWindow},
+	} {
+		if *f.src != nil {
+			*f.dst = *f.src
+		}
+	}
+	if n.RotationSchedule != nil {
+		o.RotationSchedule = n.RotationSchedule
+	}
 }
 
 // expiryWindow is how long before its expiry a credential is rotated:
@@ -57,11 +94,11 @@ func (p rotationPolicy) expiryWindow(c *storedCredential) time.Duration {
 	return window
 }
 
-// rotationDue is when c is to be rotated; false when never (no period, no expiry).
-func (p rotationPolicy) rotationDue(c *storedCredential) (time.Time, bool) {
-	var due time.Time
-	has := false
-	if p.RotationPeriod > 0 {
+// rotationDue is when c, current at now, is to be rotated: by its schedule or
+// its age, and before its expiry whatever they say; false when never.
+func (p rotationPolicy) rotationDue(c *storedCredential, now time.Time) (time.Time, bool) {
+	due, has := p.scheduledRotation(c, now)
+	if !has && p.RotationPeriod > 0 {
 		due, has = c.CreatedAt.Add(p.RotationPeriod), true
 	}
 	if !c.ExpiresTime.IsZero() {
@@ -78,7 +115,7 @@ func (p rotationPolicy) rotationDue(c *storedCredential) (time.Time, bool) {
 // neither. A rotation that is due but has not run yet (it waits for the next
 // periodic tick) counts as happening now.
 func (p rotationPolicy) plannedRevocation(c *storedCredential, now time.Time) (time.Time, bool) {
-	end, has := p.rotationDue(c)
+	end, has := p.rotationDue(c, now)
 	if has {
 		if end.Before(now) {
 			end = now

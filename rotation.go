@@ -309,7 +309,7 @@ func (b *backend) maintain(ctx context.Context, s logical.Storage, client *c1api
 	now := b.now()
 	var errs []error
 	if e.Current != nil {
-		if due, ok := policyFor(cfg, e).rotationDue(e.Current); ok && !now.Before(due) {
+		if due, ok := policyFor(cfg, e).rotationDue(e.Current, now); ok && !now.Before(due) {
 			if _, err := b.rotateLocked(ctx, s, client, cfg, k, nil); err != nil {
 				errs = append(errs, err)
 			}

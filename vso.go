@@ -17,19 +17,25 @@ import (
 // policy rotates on a schedule it is left out and rotation_schedule and
 // rotation_window are given; when only expiry rotates the credential it is
 // the credential's own rotation interval, so that it is never 0 for a
-// credential that will be rotated.
+// credential that will be rotated. ttl counts to the rotation that is due
+// first, the schedule's or the expiry's.
 func staticCredsFields(p rotationPolicy, c *storedCredential, now time.Time) map[string]any {
 	out := map[string]any{
 		"last_vault_rotation": formatTime(c.CreatedAt),
 		"ttl":                 int64(0),
 	}
-	due, ok := p.rotationDue(c)
+	due, ok := p.rotationDue(c, now)
 	if !ok {
 		out["rotation_period"] = int64(0)
 		return out
 	}
 	if left := due.Sub(now); left > 0 {
 		out["ttl"] = int64(left / time.Second)
+	}
+	if p.RotationSchedule != "" {
+		out["rotation_schedule"] = p.RotationSchedule
+		out["rotation_window"] = int64(p.RotationWindow / time.Second)
+		return out
 	}
 	period := p.RotationPeriod
 	if period <= 0 {
