@@ -7,11 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
-
-	"github.com/hashicorp/vault/api"
 )
 
 // Short lifetimes for the tests that wait on Vault's periodic function: a
@@ -26,8 +26,9 @@ const (
 
 // TestShortLivedCredentials runs, against one Vault, the tests that need
 // Vault's periodic function to rotate credentials near expiry: the rotation
-// and revocation seen through Vault, and Vault Agent re-rendering a baton
-// connector's env file and restarting it.
+// and revocation seen through Vault, Vault Agent re-rendering a baton
+// connector's env file and restarting it with its restart command, and Vault
+// Agent supervising the connector itself (exec with env_template).
 func TestShortLivedCredentials(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{
@@ -41,6 +42,10 @@ func TestShortLivedCredentials(t *testing.T) {
 	t.Run("Agent", func(t *testing.T) {
 		t.Parallel()
 		testAgent(t, e.with(t))
+	})
+	t.Run("AgentExec", func(t *testing.T) {
+		t.Parallel()
+		testAgentExec(t, e.with(t))
 	})
 }
 
@@ -210,17 +215,11 @@ func testAgent(t *testing.T, e *c1env) {
 	}
 
 	// A token for the agent, limited to reads of creds/ and oauth/.
-	if err := e.v.api.Sys().PutPolicy("c1-agent", `
+	agentTok := agentToken(t, e, "c1-agent", `
 path "c1/creds/*" { capabilities = ["read"] }
 path "c1/oauth/*" { capabilities = ["read"] }
-`); err != nil {
-		t.Fatalf("policy: %v", err)
-	}
-	tok, err := e.v.api.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"c1-agent"}, TTL: "1h"})
-	if err != nil || tok.Auth == nil {
-		t.Fatalf("token create: %v", err)
-	}
-	if _, stderr, err := e.v.runAs(tok.Auth.ClientToken, nil, "read", mountPath+"/config"); err == nil {
+`)
+	if _, stderr, err := e.v.runAs(agentTok, nil, "read", mountPath+"/config"); err == nil {
 		t.Error("the agent's token can read c1/config; the policy is too wide")
 	} else if !strings.Contains(stderr, "permission denied") {
 		t.Errorf("agent token reading c1/config: %s", strings.TrimSpace(stderr))
@@ -234,7 +233,9 @@ path "c1/oauth/*" { capabilities = ["read"] }
 	batonEnv := filepath.Join(dir, "baton.env")
 	oauthEnv := filepath.Join(dir, "aitronos.env")
 	restartLog := filepath.Join(dir, "restarts.log")
-	if err := os.WriteFile(tokenFile, []byte(tok.Auth.ClientToken+"\n"), 0o600); err != nil {
+	eventsPath := filepath.Join(dir, "connector-events.jsonl")
+	restart := restartCommand(t, e, dir, batonEnv, restartLog, eventsPath)
+	if err := os.WriteFile(tokenFile, []byte(agentTok+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	config := fmt.Sprintf(`
@@ -268,7 +269,7 @@ BATON_CLIENT_SECRET={{ .Data.client_secret }}
 {{ end -}}
 EOT
   exec {
-    command = ["/bin/sh", "-c", "echo \"restart $(date +%%s)\" >> %s"]
+    command = [%q]
     timeout = "30s"
   }
 }
@@ -283,7 +284,7 @@ AITRONOS_TOKEN_EXPIRES_AT={{ .Data.expires_at }}
 {{ end -}}
 EOT
 }
-`, filepath.Join(dir, "agent.pid"), e.v.addr, tokenFile, batonEnv, app, conn, restartLog, oauthEnv, connectionID)
+`, filepath.Join(dir, "agent.pid"), e.v.addr, tokenFile, batonEnv, app, conn, restart, oauthEnv, connectionID)
 	configPath := filepath.Join(dir, "agent.hcl")
 	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
@@ -372,4 +373,49 @@ EOT
 	} else {
 		t.Log("note: the old credential was already revoked when the agent's re-render was observed")
 	}
+	awaitConnectorMovedOn(t, e, app, conn, eventsPath, firstUp, func() string {
+		if agent.exited() {
+			return "vault agent exited; log:\n" + logTail(agentLog, 60)
+		}
+		return ""
+	})
+}
+
+// restartCommand writes the template's restart command, as a service
+// manager's restart would be: stop the running connector (SIGTERM), start one
+// that reads the rendered env file. It returns the command's path.
+func restartCommand(t *testing.T, e *c1env, dir, envFile, restartLog, eventsPath string) string {
+	t.Helper()
+	bin := connectorCommand(t, e, dir, "baton-okta", eventsPath)
+	pidFile := filepath.Join(dir, "connector.pid")
+	script := fmt.Sprintf(`#!/bin/sh
+echo "restart $(date +%%s)" >> %[1]q
+if [ -f %[2]q ]; then
+  pid=$(cat %[2]q)
+  kill -TERM "$pid" 2>/dev/null
+  i=0
+  while kill -0 "$pid" 2>/dev/null && [ "$(cut -d' ' -f3 /proc/$pid/stat 2>/dev/null)" != Z ] && [ $i -lt 100 ]; do
+    sleep 0.1
+    i=$((i+1))
+  done
+fi
+set -a
+. %[3]q
+set +a
+nohup %[4]q >>%[5]q 2>&1 </dev/null &
+echo $! > %[2]q
+`, restartLog, pidFile, envFile, filepath.Join(bin, "baton-okta"), filepath.Join(dir, "connector.log"))
+	path := filepath.Join(dir, "restart-connector.sh")
+	if err := os.WriteFile(path, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// The connector runs outside the agent's process group: stop it at the end.
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(pidFile); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGTERM)
+			}
+		}
+	})
+	return path
 }
