@@ -52,7 +52,7 @@ func pathConfig(b *backend) []*framework.Path {
 			"rotation_period": {
 				Type:        framework.TypeDurationSecond,
 				Default:     int(defaultRotationPeriod.Seconds()),
-				Description: "Rotate a credential once it is this old. 0 turns age-based rotation off.",
+				Description: "Rotate a credential once it is this old: 0 (off) or at least 2m (two periodic runs).",
 			},
 			"rotate_before_expiry": {
 				Type:        framework.TypeDurationSecond,
@@ -155,6 +155,8 @@ func (b *backend) configWrite(ctx context.Context, req *logical.Request, d *fram
 	if err := rejectUnknownFields(req, d); err != nil {
 		return nil, err
 	}
+	b.configMu.Lock()
+	defer b.configMu.Unlock()
 	cfg, err := getConfig(ctx, req.Storage)
 	if err != nil {
 		return nil, err
@@ -166,6 +168,9 @@ func (b *backend) configWrite(ctx context.Context, req *logical.Request, d *fram
 		return nil, err
 	}
 	if err := validateConfig(cfg); err != nil {
+		return nil, err
+	}
+	if err := cfg.Policy.check(); err != nil {
 		return nil, err
 	}
 	if err := putConfig(ctx, req.Storage, cfg); err != nil {
@@ -295,6 +300,8 @@ func (c *pluginConfig) c1ServerURL() (string, error) {
 }
 
 func (b *backend) configDelete(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	b.configMu.Lock()
+	defer b.configMu.Unlock()
 	if err := req.Storage.Delete(ctx, configStorageKey); err != nil {
 		return nil, err
 	}

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/go-cleanhttp"
+	"golang.org/x/oauth2"
+
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/httpx"
 )
 
@@ -34,8 +37,8 @@ type Config struct {
 // use.
 type Client struct {
 	server string
-	http   *httpx.Client
-	auth   authorizer
+	http   *httpx.Client // through oauth2.Transport
+	tokens *tokenCache   // nil with a static token
 }
 
 // New validates cfg and returns a Client. It makes no request. Its errors
@@ -49,8 +52,8 @@ func New(cfg Config) (*Client, error) {
 	if now == nil {
 		now = time.Now
 	}
-	c := &Client{server: server, http: httpx.New(cfg.HTTP)}
-
+	c := &Client{server: server}
+	var src oauth2.TokenSource
 	hasToken := cfg.AccessToken != ""
 	hasCreds := cfg.ClientID != "" || cfg.ClientSecret != ""
 	switch {
@@ -61,7 +64,7 @@ func New(cfg Config) (*Client, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.auth = tok
+		src = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok, TokenType: "Bearer"})
 	case cfg.ClientID == "" || cfg.ClientSecret == "":
 		return nil, errors.New("c1: an access token, or both a client id and a client secret, are required")
 	default:
@@ -73,15 +76,16 @@ func New(cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("c1: %w", err)
 		}
 		u, _ := url.Parse(server)
-		c.auth = &clientCredentials{
-			http:     c.http,
-			tokenURL: server + tokenPath,
-			audience: u.Hostname(),
-			clientID: cfg.ClientID,
-			key:      key,
-			now:      now,
-		}
+		c.tokens = newTokenCache(&login{http: httpx.New(cfg.HTTP), tokenURL: server + tokenPath,
+			audience: u.Hostname(), clientID: cfg.ClientID, key: key, now: now})
+		src = c.tokens
 	}
+	api := cfg.HTTP
+	if api.Transport == nil {
+		api.Transport = cleanhttp.DefaultPooledTransport()
+	}
+	api.Transport = &oauth2.Transport{Source: src, Base: api.Transport}
+	c.http = httpx.New(api)
 	return c, nil
 }
 
@@ -107,7 +111,7 @@ func normalizeServerURL(s string) (string, error) {
 
 // bearerToken accepts a token with or without a "Bearer " prefix and refuses
 // characters that cannot go in a header.
-func bearerToken(t string) (staticToken, error) {
+func bearerToken(t string) (string, error) {
 	t = strings.TrimSpace(t)
 	if len(t) > 7 && strings.EqualFold(t[:7], "bearer ") {
 		t = strings.TrimSpace(t[7:])
@@ -120,5 +124,5 @@ func bearerToken(t string) (staticToken, error) {
 			return "", errors.New("c1: access token contains spaces, control or non-ASCII characters")
 		}
 	}
-	return staticToken(t), nil
+	return t, nil
 }

@@ -12,10 +12,12 @@ import (
 // the token endpoint's status. A client built with a static access token has
 // nothing to log in with.
 func (c *Client) Login(ctx context.Context) error {
-	cc, ok := c.auth.(*clientCredentials)
-	if !ok {
+	if c.tokens == nil {
 		return errors.New("c1 login: the client uses a static access token, not client credentials")
 	}
-	_, err := cc.fetch(ctx)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	_, err := c.tokens.login.Token()
 	return err
 }

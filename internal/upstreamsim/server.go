@@ -145,14 +145,17 @@ type Server struct {
 	admin      bool
 
 	// C1
-	clients      map[string]*apiClient   // registered API clients by client id
-	bearer       map[string]bool         // static bearer tokens
-	tokens       map[string]*accessToken // issued access tokens
-	connectors   map[connectorKey]bool
-	creds        map[string]*credential // connector credentials by id
-	credByClient map[string]*credential // connector credentials by client id
-	credSeq      int
-	hideDeleted  bool // GetCredentials answers 404 for revoked credentials
+	clients map[string]*apiClient   // registered API clients by client id
+	bearer  map[string]bool         // static bearer tokens
+	tokens  map[string]*accessToken // issued access tokens
+	// usedAssertions holds the jti (or, without one, the whole assertion)
+	// of each client assertion accepted, until the assertion expires.
+	usedAssertions map[string]time.Time
+	connectors     map[connectorKey]bool
+	creds          map[string]*credential // connector credentials by id
+	credByClient   map[string]*credential // connector credentials by client id
+	credSeq        int
+	hideDeleted    bool // GetCredentials answers 404 for revoked credentials
 
 	// Aitronos
 	keys       map[string]KeyState
@@ -169,24 +172,25 @@ type connectorKey struct{ appID, connectorID string }
 // New returns a Server configured by opts.
 func New(opts Options) *Server {
 	s := &Server{
-		clock:        opts.Now,
-		tokenTTL:     opts.TokenTTL,
-		credTTL:      opts.CredentialTTL,
-		legacy:       opts.LegacyRotateShape,
-		rateLimit:    opts.AitronosRateLimit,
-		dailyLimit:   opts.AitronosDailyLimit,
-		admin:        opts.Admin,
-		clients:      map[string]*apiClient{},
-		bearer:       map[string]bool{},
-		tokens:       map[string]*accessToken{},
-		connectors:   map[connectorKey]bool{},
-		creds:        map[string]*credential{},
-		credByClient: map[string]*credential{},
-		keys:         map[string]KeyState{},
-		conns:        map[string]*Connection{},
-		connByCred:   map[string]string{},
-		buckets:      map[string]*rateBucket{},
-		calls:        map[string]int{},
+		clock:          opts.Now,
+		tokenTTL:       opts.TokenTTL,
+		credTTL:        opts.CredentialTTL,
+		legacy:         opts.LegacyRotateShape,
+		rateLimit:      opts.AitronosRateLimit,
+		dailyLimit:     opts.AitronosDailyLimit,
+		admin:          opts.Admin,
+		clients:        map[string]*apiClient{},
+		bearer:         map[string]bool{},
+		tokens:         map[string]*accessToken{},
+		usedAssertions: map[string]time.Time{},
+		connectors:     map[connectorKey]bool{},
+		creds:          map[string]*credential{},
+		credByClient:   map[string]*credential{},
+		keys:           map[string]KeyState{},
+		conns:          map[string]*Connection{},
+		connByCred:     map[string]string{},
+		buckets:        map[string]*rateBucket{},
+		calls:          map[string]int{},
 	}
 	if s.clock == nil {
 		s.clock = time.Now
