@@ -64,6 +64,16 @@ func pathConfig(b *backend) []*framework.Path {
 				Default:     int(defaultRevokeGrace.Seconds()),
 				Description: "How long a replaced credential stays valid (and at least until its leases end) before it is revoked upstream.",
 			},
+			"revoke_max_delay": {
+				Type:        framework.TypeDurationSecond,
+				Default:     int(defaultRevokeMaxDelay.Seconds()),
+				Description: "How long past its planned revocation a replaced credential still used upstream may be held back (never past its expiry). 0 never holds one back.",
+			},
+			"verify_interval": {
+				Type:        framework.TypeDurationSecond,
+				Default:     int(defaultVerifyInterval.Seconds()),
+				Description: "How often each current credential is read upstream to notice a revocation made outside Vault (then it is rotated at once). 0 turns the check off.",
+			},
 			"rotation_schedule": rotationScheduleField("every credential"),
 			"rotation_window":   rotationWindowField(),
 			"request_timeout": {
@@ -140,6 +150,8 @@ func (b *backend) configRead(ctx context.Context, req *logical.Request, _ *frame
 		"rotation_window":               int64(cfg.Policy.RotationWindow.Seconds()),
 		"rotate_before_expiry":          int64(cfg.Policy.RotateBeforeExpiry.Seconds()),
 		"revoke_grace":                  int64(cfg.Policy.RevokeGrace.Seconds()),
+		"revoke_max_delay":              int64(cfg.Policy.RevokeMaxDelay.Seconds()),
+		"verify_interval":               int64(cfg.VerifyInterval.Seconds()),
 		"request_timeout":               int64(cfg.RequestTimeout.Seconds()),
 		"max_retries":                   cfg.MaxRetries,
 		"rotation_concurrency":          cfg.RotationConcurrency,
@@ -204,6 +216,8 @@ func applyConfigFields(cfg *pluginConfig, d *framework.FieldData) error {
 	durs := map[string]*time.Duration{
 		"rotate_before_expiry": &cfg.Policy.RotateBeforeExpiry,
 		"revoke_grace":         &cfg.Policy.RevokeGrace,
+		"revoke_max_delay":     &cfg.Policy.RevokeMaxDelay,
+		"verify_interval":      &cfg.VerifyInterval,
 		"request_timeout":      &cfg.RequestTimeout,
 		"aitronos_cache_ttl":   &cfg.AitronosCacheTTL,
 	}

@@ -56,6 +56,10 @@ func connectorFields() map[string]*framework.FieldSchema {
 			Type:        framework.TypeDurationSecond,
 			Description: "Overrides the config's revoke_grace for this connector.",
 		},
+		"revoke_max_delay": {
+			Type:        framework.TypeDurationSecond,
+			Description: "Overrides the config's revoke_max_delay for this connector.",
+		},
 		"rotation_schedule": rotationScheduleField("this connector's credential"),
 		"rotation_window":   rotationWindowField(),
 	}
@@ -148,6 +152,7 @@ func overridesFrom(d *framework.FieldData, o *policyOverrides) error {
 	for name, dst := range map[string]**time.Duration{
 		"rotate_before_expiry": &o.RotateBeforeExpiry,
 		"revoke_grace":         &o.RevokeGrace,
+		"revoke_max_delay":     &o.RevokeMaxDelay,
 	} {
 		v, ok, err := durationField(d, name)
 		if err != nil {

@@ -112,6 +112,9 @@ func (b *backend) rotateStatus(ctx context.Context, req *logical.Request, d *fra
 		"rotation_window":       int64(p.RotationWindow.Seconds()),
 		"rotate_before_expiry":  int64(p.RotateBeforeExpiry.Seconds()),
 		"revoke_grace":          int64(p.RevokeGrace.Seconds()),
+		"revoke_max_delay":      int64(p.RevokeMaxDelay.Seconds()),
+		"last_verified":         formatTime(e.LastVerified),
+		"last_verify_result":    e.LastVerifyResult,
 		"current_credential_id": "",
 		"next_rotation":         "",
 	}
@@ -132,10 +135,12 @@ func (b *backend) rotateStatus(ctx context.Context, req *logical.Request, d *fra
 			"revoke_at":     formatTime(c.RevokeAt),
 			"expires_time":  formatTime(c.ExpiresTime),
 			"state":         e.stateOf(c.ID).String(),
+			"last_used_at":  formatTime(c.LastUsedAt),
 		})
 	}
 	data["retiring_credential_ids"] = ids
 	data["pending_revocations"] = retiring
+	data["held_back_revocations"] = heldBackStatus(p, e)
 	data["deregistering"] = e.Deregistering
 	// Creates whose outcome is unknown: each may have left a credential
 	// upstream that the engine never saw, created within its window.

@@ -22,8 +22,12 @@ type rotationPolicy struct {
 	// RotateBeforeExpiry rotates a credential when less than this remains
 	// before its expiry.
 	RotateBeforeExpiry time.Duration `json:"rotate_before_expiry"`
-	// RevokeGrace is how long a replaced credential stays valid.
+	// RevokeGrace is how long a replaced credential stays valid; and how
+	// long it must have been unused upstream before it is revoked.
 	RevokeGrace time.Duration `json:"revoke_grace"`
+	// RevokeMaxDelay is how long past its planned revocation a replaced
+	// credential that is still in use upstream may be held back.
+	RevokeMaxDelay time.Duration `json:"revoke_max_delay"`
 }
 
 // policyOverrides are per-connector settings that replace the config's.
@@ -33,6 +37,7 @@ type policyOverrides struct {
 	RotationWindow     *time.Duration `json:"rotation_window,omitempty"`
 	RotateBeforeExpiry *time.Duration `json:"rotate_before_expiry,omitempty"`
 	RevokeGrace        *time.Duration `json:"revoke_grace,omitempty"`
+	RevokeMaxDelay     *time.Duration `json:"revoke_max_delay,omitempty"`
 }
 
 // apply returns p with the overrides that are set. A connector's schedule
@@ -44,6 +49,9 @@ func (o policyOverrides) apply(p rotationPolicy) rotationPolicy {
 	}
 	if o.RevokeGrace != nil {
 		p.RevokeGrace = *o.RevokeGrace
+	}
+	if o.RevokeMaxDelay != nil {
+		p.RevokeMaxDelay = *o.RevokeMaxDelay
 	}
 	return p
 }
@@ -69,6 +77,7 @@ func (o *policyOverrides) merge(n policyOverrides) {
 	for _, f := range []struct{ dst, src **time.Duration }{
 		{&o.RotationPeriod, &n.RotationPeriod}, {&o.RotateBeforeExpiry, &n.RotateBeforeExpiry},
 		{&o.RevokeGrace, &n.RevokeGrace}, {&o.RotationWindow, &n.RotationWindow},
+		{&o.RevokeMaxDelay, &n.RevokeMaxDelay},
 	} {
 		if *f.src != nil {
 			*f.dst = *f.src
