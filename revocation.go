@@ -22,6 +22,12 @@ func (b *backend) revokeCredential(ctx context.Context, s logical.Storage, clien
 	if err := client.RevokeCredential(ctx, k.AppID, k.ConnectorID, id); err != nil && !httpx.IsNotFound(err) {
 		return upstreamError(fmt.Sprintf("revoking credential %s of connector %s", id, k), err)
 	}
+	return b.forget(ctx, s, k, id, "connector credential revoked")
+}
+
+// forget drops credential id from the connector's record once the upstream
+// confirmed it no longer works, and logs msg.
+func (b *backend) forget(ctx context.Context, s logical.Storage, k connectorKey, id, msg string) error {
 	_, err := b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
 		if e == nil {
 			return nil, nil
@@ -30,7 +36,7 @@ func (b *backend) revokeCredential(ctx context.Context, s logical.Storage, clien
 		return e, nil
 	})
 	if err == nil {
-		b.Logger().Info("connector credential revoked", "connector", k.String(), "credential_id", id)
+		b.Logger().Info(msg, "connector", k.String(), "credential_id", id)
 	}
 	return err
 }

@@ -51,7 +51,7 @@ func (b *backend) revokeDue(ctx context.Context, s logical.Storage, client *c1ap
 		now := b.now()
 		switch decideRevocation(p, c, view, now) {
 		case verdictForget:
-			if err := b.forgetGone(ctx, s, k, id); err != nil {
+			if err := b.forget(ctx, s, k, id, "replaced credential already revoked or deleted upstream; forgotten"); err != nil {
 				errs = append(errs, err)
 			}
 		case verdictHold:
@@ -75,21 +75,6 @@ func findCredential(list []*storedCredential, id string) *storedCredential {
 		}
 	}
 	return nil
-}
-
-// forgetGone forgets a credential the upstream already revoked or deleted.
-func (b *backend) forgetGone(ctx context.Context, s logical.Storage, k connectorKey, id string) error {
-	_, err := b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
-		if e == nil {
-			return nil, nil
-		}
-		e.forget(id)
-		return e, nil
-	})
-	if err == nil {
-		b.Logger().Info("replaced credential already revoked or deleted upstream; forgotten", "connector", k.String(), "credential_id", id)
-	}
-	return err
 }
 
 // holdRevocation records a held-back revocation: the credential is still in

@@ -69,6 +69,41 @@ func connectorCommand(t *testing.T, e *c1env, dir, name, eventsPath string) stri
 	return bin
 }
 
+// agentSetup makes a directory for a Vault Agent holding its token file,
+// and returns it with the Agent configuration that points at this Vault and
+// logs in with that token (the test's stand-in for agent.hcl).
+func agentSetup(t *testing.T, e *c1env, name, token string) (dir, config string) {
+	t.Helper()
+	dir = filepath.Join(e.dir, name+"-"+randID(4))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	config = fmt.Sprintf(`
+pid_file = %q
+
+vault {
+  address = %q
+}
+
+auto_auth {
+  method "token_file" {
+    config = {
+      token_file_path = %q
+    }
+  }
+}
+
+template_config {
+  exit_on_retry_failure = false
+}
+`, filepath.Join(dir, "agent.pid"), e.v.addr, tokenFile)
+	return dir, config
+}
+
 // agentToken creates a token for an Agent with the given policy.
 func agentToken(t *testing.T, e *c1env, name, policy string) string {
 	t.Helper()
@@ -200,36 +235,9 @@ func testAgentExec(t *testing.T, e *c1env) {
 	}
 	token := agentToken(t, e, "baton-okta", string(policy))
 
-	dir := filepath.Join(e.dir, "agent-exec-"+randID(4))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
+	dir, base := agentSetup(t, e, "agent-exec", token)
 	eventsPath := filepath.Join(dir, "connector-events.jsonl")
 	bin := connectorCommand(t, e, dir, "baton-okta", eventsPath)
-	tokenFile := filepath.Join(dir, "token")
-	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	// The test's stand-in for agent.hcl: this Vault and a token file.
-	base := fmt.Sprintf(`
-pid_file = %q
-
-vault {
-  address = %q
-}
-
-auto_auth {
-  method "token_file" {
-    config = {
-      token_file_path = %q
-    }
-  }
-}
-
-template_config {
-  exit_on_retry_failure = false
-}
-`, filepath.Join(dir, "agent.pid"), e.v.addr, tokenFile)
 	basePath := filepath.Join(dir, "agent.hcl")
 	if err := os.WriteFile(basePath, []byte(base), 0o600); err != nil {
 		t.Fatal(err)

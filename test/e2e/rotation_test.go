@@ -225,38 +225,13 @@ path "c1/oauth/*" { capabilities = ["read"] }
 		t.Errorf("agent token reading c1/config: %s", strings.TrimSpace(stderr))
 	}
 
-	dir := filepath.Join(e.dir, "agent-"+randID(4))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	tokenFile := filepath.Join(dir, "token")
+	dir, base := agentSetup(t, e, "agent", agentTok)
 	batonEnv := filepath.Join(dir, "baton.env")
 	oauthEnv := filepath.Join(dir, "aitronos.env")
 	restartLog := filepath.Join(dir, "restarts.log")
 	eventsPath := filepath.Join(dir, "connector-events.jsonl")
 	restart := restartCommand(t, e, dir, batonEnv, restartLog, eventsPath)
-	if err := os.WriteFile(tokenFile, []byte(agentTok+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	config := fmt.Sprintf(`
-pid_file = %q
-
-vault {
-  address = %q
-}
-
-auto_auth {
-  method "token_file" {
-    config = {
-      token_file_path = %q
-    }
-  }
-}
-
-template_config {
-  exit_on_retry_failure = false
-}
-
+	config := base + fmt.Sprintf(`
 # The baton connector reads its credential once at start-up: re-render the env
 # file when the credential changes and restart the connector.
 template {
@@ -284,7 +259,7 @@ AITRONOS_TOKEN_EXPIRES_AT={{ .Data.expires_at }}
 {{ end -}}
 EOT
 }
-`, filepath.Join(dir, "agent.pid"), e.v.addr, tokenFile, batonEnv, app, conn, restart, oauthEnv, connectionID)
+`, batonEnv, app, conn, restart, oauthEnv, connectionID)
 	configPath := filepath.Join(dir, "agent.hcl")
 	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
