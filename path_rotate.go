@@ -152,8 +152,10 @@ func (b *backend) rotateStatus(ctx context.Context, req *logical.Request, d *fra
 	}
 	data["unknown_outcome_creates"] = e.UnknownCreateCount
 	data["unknown_outcome_windows"] = windows
+	// While the backoff after unknown outcomes holds, the next periodic
+	// create comes no earlier than this.
 	data["next_periodic_create"] = ""
-	if at := createBackoffUntil(e); !at.IsZero() {
+	if at, ok := createDue(p, e); ok && e.UnknownStreak > 0 {
 		data["next_periodic_create"] = formatTime(at)
 	}
 	return &logical.Response{Data: data}, nil
