@@ -13,6 +13,8 @@ import (
 //	(create asked) --unknown outcome--> orphan-suspected (id unknown: logged, counted, backed off)
 //	(create asked) --answer stored----> pending --promote--> current --replaced--> retiring
 //	retiring --grace and leases passed, or revoked by hand--> (revoked upstream, forgotten)
+//	retiring --due, but used upstream since its retirement--> held back (until unused for the grace, or revoke_max_delay)
+//	retiring / current --revoked or deleted upstream out of band--> (forgotten; a current one is replaced at once)
 //	retiring / left-over pending / deregistering --> revoke-now --revoked--> (forgotten)
 
 // credentialState is where a credential stands in its lifecycle.
