@@ -153,19 +153,19 @@ func summarise(events []standinEvent) connectorRun {
 // first upstream, and the connector has logged in after that revocation; then
 // it checks the run: no refused (or failed) login, started once per
 // credential, first never used after its revocation.
-func awaitConnectorMovedOn(t *testing.T, e *c1env, app, conn, eventsPath string, first simCredential, alive func() string) {
+func awaitConnectorMovedOn(t *testing.T, e *c1env, form, app, conn, eventsPath string, first simCredential, alive func() string) {
 	t.Helper()
 	var (
 		second    simCredential
 		revokedAt time.Time
 	)
-	waitFor(t, "connector restarted onto the rotated credential, old one revoked", 8*time.Minute, 2*time.Second, func() (bool, string) {
+	waitFor(t, form+": connector restarted onto the rotated credential, old one revoked", 8*time.Minute, 2*time.Second, func() (bool, string) {
 		if why := alive(); why != "" {
 			t.Fatal(why)
 		}
 		run := summarise(readEvents(t, eventsPath))
 		if len(run.refused) > 0 {
-			t.Fatalf("the connector saw a refused login: %+v", run.refused[0])
+			t.Fatalf("%s: the connector saw a refused login: %+v", form, run.refused[0])
 		}
 		st := e.status(app, conn)
 		cur := str(st, "current_credential_id")
@@ -189,34 +189,36 @@ func awaitConnectorMovedOn(t *testing.T, e *c1env, app, conn, eventsPath string,
 
 	run := summarise(readEvents(t, eventsPath))
 	if len(run.refused) > 0 || len(run.failed) > 0 {
-		t.Errorf("the connector saw %d refused and %d failed login(s); first: %+v %+v", len(run.refused), len(run.failed), run.refused, run.failed)
+		t.Errorf("%s: the connector saw %d refused and %d failed login(s): %+v %+v", form, len(run.refused), len(run.failed), run.refused, run.failed)
 	}
 	var startedWith []string
 	for _, s := range run.starts {
 		startedWith = append(startedWith, s.ClientID)
 	}
 	if len(startedWith) != 2 || startedWith[0] != first.ClientID || startedWith[1] != second.ClientID {
-		t.Errorf("the connector started with %v, want once with the first credential's client id, then once with the new one's", startedWith)
+		t.Errorf("%s: the connector started with %v, want once with the first credential's client id, then once with the new one's", form, startedWith)
 	}
 	last := run.lastUse[first.ClientID]
 	if last.IsZero() {
-		t.Error("the connector never logged in with the first credential")
+		t.Errorf("%s: the connector never logged in with the first credential", form)
 	}
 	if !last.Before(revokedAt) {
-		t.Errorf("the first credential was revoked at %s, before the connector's last use of it at %s", revokedAt, last)
+		t.Errorf("%s: the first credential was revoked at %s, before the connector's last use of it at %s", form, revokedAt, last)
 	}
-	t.Logf("connector: last login with the old credential %s, first with the new %s, old revoked %s (%s after the connector left it)",
-		last.Format(time.RFC3339), run.firstUse[second.ClientID].Format(time.RFC3339), revokedAt.Format(time.RFC3339),
+	t.Logf("%s: last login with the old credential %s, first with the new %s, old revoked %s (%s after the connector left it)",
+		form, last.Format(time.RFC3339), run.firstUse[second.ClientID].Format(time.RFC3339), revokedAt.Format(time.RFC3339),
 		revokedAt.Sub(last).Round(time.Second))
 	if up := e.sim.credential(app, conn, first.ID); up.LastUsedAt == nil {
-		t.Error("upstream has no last_used_at for the first credential the connector used")
+		t.Errorf("%s: upstream has no last_used_at for the first credential the connector used", form)
 	}
 }
 
-// testAgentExec runs the Agent configuration of docs/examples/agent-exec: an
-// exec block supervises the connector, with its credential in env_template
-// entries, and restarts it when the engine rotates the credential.
-func testAgentExec(t *testing.T, e *c1env) {
+// startAgentExec starts the Agent configuration of docs/examples/agent-exec:
+// an exec block supervises the connector, with its credential in
+// env_template entries, and restarts it when the engine rotates the
+// credential. Once the connector runs, it returns the wait for, and the
+// checks of, its move to the rotated credential.
+func startAgentExec(t *testing.T, e *c1env) (movedOn func()) {
 	const app, conn = "app-123", "conn-456" // the connector named in connector.hcl
 	connectorHCL := filepath.Join(moduleRoot(t), "docs", "examples", "agent-exec", "connector.hcl")
 	b, err := os.ReadFile(connectorHCL)
@@ -265,5 +267,5 @@ func testAgentExec(t *testing.T, e *c1env) {
 		_, ok := run.firstUse[firstUp.ClientID]
 		return ok, fmt.Sprintf("%d start(s), logged in: %v", len(run.starts), ok)
 	})
-	awaitConnectorMovedOn(t, e, app, conn, eventsPath, firstUp, alive)
+	return func() { awaitConnectorMovedOn(t, e, "exec form", app, conn, eventsPath, firstUp, alive) }
 }

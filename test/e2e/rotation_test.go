@@ -26,9 +26,10 @@ const (
 
 // TestShortLivedCredentials runs, against one Vault, the tests that need
 // Vault's periodic function to rotate credentials near expiry: the rotation
-// and revocation seen through Vault, Vault Agent re-rendering a baton
-// connector's env file and restarting it with its restart command, and Vault
-// Agent supervising the connector itself (exec with env_template).
+// and revocation seen through Vault; and, at the same time, Vault Agent
+// re-rendering a baton connector's env file and restarting it with its
+// restart command, and Vault Agent supervising another connector itself
+// (exec with env_template).
 func TestShortLivedCredentials(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{
@@ -42,10 +43,6 @@ func TestShortLivedCredentials(t *testing.T) {
 	t.Run("Agent", func(t *testing.T) {
 		t.Parallel()
 		testAgent(t, e.with(t))
-	})
-	t.Run("AgentExec", func(t *testing.T) {
-		t.Parallel()
-		testAgentExec(t, e.with(t))
 	})
 }
 
@@ -178,10 +175,12 @@ func testPeriodicRotation(t *testing.T, e *c1env) {
 }
 
 // testAgent runs Vault Agent with a template that renders a baton connector
-// env file from creds/ and "restarts" the connector, and one that renders an
-// Aitronos access token from oauth/by-connection/.
+// env file from creds/ and restarts the connector, and one that renders an
+// Aitronos access token from oauth/by-connection/. Beside it, across the same
+// rotation, a second Agent supervises another connector in exec mode.
 func testAgent(t *testing.T, e *c1env) {
 	const app, conn = "app-short", "conn-agent"
+	execMovedOn := startAgentExec(t, e)
 	first := e.register(app, conn)
 	firstUp := e.sim.credential(app, conn, first)
 
@@ -348,12 +347,13 @@ EOT
 	} else {
 		t.Log("note: the old credential was already revoked when the agent's re-render was observed")
 	}
-	awaitConnectorMovedOn(t, e, app, conn, eventsPath, firstUp, func() string {
+	awaitConnectorMovedOn(t, e, "template form", app, conn, eventsPath, firstUp, func() string {
 		if agent.exited() {
 			return "vault agent exited; log:\n" + logTail(agentLog, 60)
 		}
 		return ""
 	})
+	execMovedOn()
 }
 
 // restartCommand writes the template's restart command, as a service
