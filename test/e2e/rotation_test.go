@@ -229,7 +229,7 @@ path "c1/oauth/*" { capabilities = ["read"] }
 	oauthEnv := filepath.Join(dir, "aitronos.env")
 	restartLog := filepath.Join(dir, "restarts.log")
 	eventsPath := filepath.Join(dir, "connector-events.jsonl")
-	restart := restartCommand(t, e, dir, batonEnv, restartLog, eventsPath)
+	restart, stopConnector := restartCommand(t, e, dir, batonEnv, restartLog, eventsPath)
 	config := base + fmt.Sprintf(`
 # The baton connector reads its credential once at start-up: re-render the env
 # file when the credential changes and restart the connector.
@@ -265,6 +265,7 @@ EOT
 	}
 	agentLog := filepath.Join(dir, "agent.log")
 	agent := startProc(t, "vault agent", agentLog, cleanEnv(), vaultBin, "agent", "-config="+configPath, "-log-level=debug")
+	t.Cleanup(stopConnector) // before the agent stops: the connector is its restart command's child
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("vault agent log, last lines:\n%s", logTail(agentLog, 60))
@@ -358,8 +359,9 @@ EOT
 
 // restartCommand writes the template's restart command, as a service
 // manager's restart would be: stop the running connector (SIGTERM), start one
-// that reads the rendered env file. It returns the command's path.
-func restartCommand(t *testing.T, e *c1env, dir, envFile, restartLog, eventsPath string) string {
+// that reads the rendered env file. It returns the command's path, and a
+// function that stops the connector it started.
+func restartCommand(t *testing.T, e *c1env, dir, envFile, restartLog, eventsPath string) (path string, stop func()) {
 	t.Helper()
 	bin := connectorCommand(t, e, dir, "baton-okta", eventsPath)
 	pidFile := filepath.Join(dir, "connector.pid")
@@ -380,17 +382,22 @@ set +a
 nohup %[4]q >>%[5]q 2>&1 </dev/null &
 echo $! > %[2]q
 `, restartLog, pidFile, envFile, filepath.Join(bin, "baton-okta"), filepath.Join(dir, "connector.log"))
-	path := filepath.Join(dir, "restart-connector.sh")
+	path = filepath.Join(dir, "restart-connector.sh")
 	if err := os.WriteFile(path, []byte(script), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	// The connector runs outside the agent's process group: stop it at the end.
-	t.Cleanup(func() {
-		if b, err := os.ReadFile(pidFile); err == nil {
-			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-				_ = syscall.Kill(pid, syscall.SIGTERM)
-			}
+	return path, func() {
+		b, err := os.ReadFile(pidFile)
+		if err != nil {
+			return
 		}
-	})
-	return path
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil {
+			return
+		}
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		for i := 0; i < 100 && syscall.Kill(pid, 0) == nil; i++ {
+			time.Sleep(50 * time.Millisecond) // waits for the process to end, not for time to pass
+		}
+	}
 }
