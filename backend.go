@@ -51,7 +51,7 @@ type backend struct {
 	// clientsMu guards the cached upstream clients, rebuilt from config on
 	// first use after a config change.
 	clientsMu sync.RWMutex
-	clients   *upstreamClients
+	clients   clientCache
 
 	// opLocks serialize long operations on one connector (rotation,
 	// revocation, deregistration); entryLocks guard the short

@@ -250,7 +250,7 @@ func TestSweepHealsARecordWithoutACurrentCredential(t *testing.T) {
 func TestDeregistrationAndRegistrationTakeTurns(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
 	e.configureAndRegister(nil)
-	e.sim.InjectFault(upstreamsim.Fault{Op: upstreamsim.OpRevoke, Latency: 300 * time.Millisecond, Count: 1})
+	e.sim.InjectFault(upstreamsim.Fault{Op: upstreamsim.OpRevoke, Latency: time.Second, Count: 1})
 	deleted := make(chan error, 1)
 	go func() {
 		_, err := e.do(logical.DeleteOperation, credsPath, nil)
@@ -370,7 +370,7 @@ func TestAitronosServesOnlyActiveConnections(t *testing.T) {
 
 func TestOAuthReadHonoursTheCallersCancellation(t *testing.T) {
 	e := newOAuthEnv(t, nil)
-	e.sim.InjectFault(upstreamsim.Fault{Op: upstreamsim.OpAitronos, Latency: 3 * time.Second, Count: 1})
+	e.sim.InjectFault(upstreamsim.Fault{Op: upstreamsim.OpAitronos, Latency: time.Second, Count: 1})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

@@ -185,6 +185,9 @@ func (b *backend) configWrite(ctx context.Context, req *logical.Request, d *fram
 	if err := cfg.Policy.check(); err != nil {
 		return nil, err
 	}
+	if err := b.checkClients(cfg); err != nil {
+		return nil, err
+	}
 	if err := putConfig(ctx, req.Storage, cfg); err != nil {
 		return nil, err
 	}
@@ -249,14 +252,6 @@ func validateConfig(cfg *pluginConfig) error {
 	}
 	if (cfg.C1ClientID == "") != (cfg.C1ClientSecret == "") {
 		return badRequest("c1_client_id and c1_client_secret go together: set both")
-	}
-	if cfg.C1ClientID != "" {
-		if err := c1api.ValidateClientID(cfg.C1ClientID); err != nil {
-			return badRequest("field \"c1_client_id\": %v", err)
-		}
-		if _, err := c1api.ParseClientSecret(cfg.C1ClientSecret); err != nil {
-			return badRequest("field \"c1_client_secret\": %v", err)
-		}
 	}
 	if cfg.C1ServerURL != "" {
 		u, err := checkUpstreamURL("c1_server_url", cfg.C1ServerURL)

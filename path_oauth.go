@@ -67,13 +67,14 @@ func (b *backend) oauthRead(field string) framework.OperationFunc {
 		if err != nil {
 			return nil, err
 		}
-		if c.aitronos == nil {
-			return nil, badRequest("Aitronos is not configured: write aitronos_api_key to config")
+		client, err := c.aitronosClient()
+		if err != nil {
+			return nil, err
 		}
 		what := "Aitronos credential " + id
-		fetch := c.aitronos.ByCredentialID
+		fetch := client.ByCredentialID
 		if field == "connection_id" {
-			what, fetch = "Aitronos connection "+id, c.aitronos.ByConnectionID
+			what, fetch = "Aitronos connection "+id, client.ByConnectionID
 		}
 		conn, err := b.oauth.get(ctx, field+"/"+id, c.config.AitronosCacheTTL, func(ctx context.Context) (*aitronos.Connection, error) {
 			return fetch(ctx, id)

@@ -176,6 +176,17 @@ func (f *fakeC1) authorized(r *http.Request) bool {
 	return ok && f.valid[tok]
 }
 
+// serveGetWithToken serves GET credPath to callers with a valid token.
+func (f *fakeC1) serveGetWithToken() {
+	f.mux.HandleFunc("GET "+credPath, func(w http.ResponseWriter, r *http.Request) {
+		if !f.authorized(r) {
+			writeJSON(w, 401, map[string]any{"message": "unauthenticated"})
+			return
+		}
+		writeJSON(w, 200, map[string]any{"credential": fullCredential("")})
+	})
+}
+
 const credPath = "/api/v1/apps/app%2F1/connectors/conn%201/credentials/cred-1"
 
 func fullCredential(secret string) map[string]any {
@@ -205,13 +216,7 @@ func TestClientCredentialsAssertionAndTokenReuse(t *testing.T) {
 	} {
 		f := newFakeC1(t)
 		f.expiresIn = tc.expiresIn
-		f.mux.HandleFunc("GET "+credPath, func(w http.ResponseWriter, r *http.Request) {
-			if !f.authorized(r) {
-				writeJSON(w, 401, map[string]any{"message": "unauthenticated"})
-				return
-			}
-			writeJSON(w, 200, map[string]any{"credential": fullCredential("")})
-		})
+		f.serveGetWithToken()
 		c := f.client(t)
 		for i := 0; i < 3; i++ {
 			if _, err := c.GetCredential(context.Background(), "app/1", "conn 1", "cred-1"); err != nil {
@@ -227,13 +232,7 @@ func TestClientCredentialsAssertionAndTokenReuse(t *testing.T) {
 
 func TestTokenReplacedOnTheEngineClock(t *testing.T) {
 	f := newFakeC1(t)
-	f.mux.HandleFunc("GET "+credPath, func(w http.ResponseWriter, r *http.Request) {
-		if !f.authorized(r) {
-			writeJSON(w, 401, map[string]any{"message": "unauthenticated"})
-			return
-		}
-		writeJSON(w, 200, map[string]any{"credential": fullCredential("")})
-	})
+	f.serveGetWithToken()
 	c := f.client(t)
 	ctx := context.Background()
 	for i := 0; i < 3; i++ {
@@ -397,29 +396,6 @@ func TestTokenEndpoint503IsRetried(t *testing.T) {
 	}
 	if n := f.count("POST /auth/v1/token"); n != 2 {
 		t.Fatalf("%d token requests, want 2", n)
-	}
-	f.checkFreshAssertions()
-}
-
-func TestEveryTokenRequestRetrySignsAFreshAssertion(t *testing.T) {
-	f := newFakeC1(t)
-	fails := 2
-	f.tokenFail = func(w http.ResponseWriter) bool {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		if fails > 0 {
-			fails--
-			writeJSON(w, 500, map[string]any{"error": "server_error"})
-			return true
-		}
-		return false
-	}
-	f.mux.HandleFunc("POST "+credPath, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]any{}) })
-	if err := f.client(t).RevokeCredential(context.Background(), "app/1", "conn 1", "cred-1"); err != nil {
-		t.Fatal(err)
-	}
-	if n := f.count("POST /auth/v1/token"); n != 3 {
-		t.Fatalf("%d token requests, want 3", n)
 	}
 	f.checkFreshAssertions()
 }

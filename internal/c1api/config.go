@@ -33,6 +33,13 @@ type Config struct {
 	Now func() time.Time
 }
 
+// Errors of New that name the Config field refused (besides
+// ErrInvalidClientID and ErrInvalidClientSecret).
+var (
+	ErrInvalidServerURL   = errors.New("invalid server URL")
+	ErrInvalidAccessToken = errors.New("invalid access token")
+)
+
 // Client calls the C1 connector-credential API. It is safe for concurrent
 // use.
 type Client struct {
@@ -51,6 +58,9 @@ func New(cfg Config) (*Client, error) {
 	now := cfg.Now
 	if now == nil {
 		now = time.Now
+	}
+	if cfg.HTTP.Transport == nil { // one connection pool for logins and calls
+		cfg.HTTP.Transport = cleanhttp.DefaultPooledTransport()
 	}
 	c := &Client{server: server}
 	var src oauth2.TokenSource
@@ -81,10 +91,7 @@ func New(cfg Config) (*Client, error) {
 		src = c.tokens
 	}
 	api := cfg.HTTP
-	if api.Transport == nil {
-		api.Transport = cleanhttp.DefaultPooledTransport()
-	}
-	api.Transport = &oauth2.Transport{Source: src, Base: api.Transport}
+	api.Transport = &oauth2.Transport{Source: src, Base: cfg.HTTP.Transport}
 	c.http = httpx.New(api)
 	return c, nil
 }
@@ -92,21 +99,11 @@ func New(cfg Config) (*Client, error) {
 // normalizeServerURL checks that s is scheme://host[:port] (http or https,
 // an optional trailing slash) and returns it without the slash.
 func normalizeServerURL(s string) (string, error) {
-	if s == "" {
-		return "", errors.New("c1: server URL is required")
-	}
-	u, err := url.Parse(s)
+	u, err := httpx.BaseURL(s, false)
 	if err != nil {
-		return "", errors.New("c1: server URL is not a valid URL")
+		return "", fmt.Errorf("c1: %w: %v", ErrInvalidServerURL, err)
 	}
-	if u.Scheme != "https" && u.Scheme != "http" {
-		return "", errors.New("c1: server URL must start with https:// or http://")
-	}
-	if u.Host == "" || u.Hostname() == "" || u.User != nil || (u.Path != "" && u.Path != "/") ||
-		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		return "", errors.New("c1: server URL must be scheme://host[:port] with no path, query or credentials")
-	}
-	return u.Scheme + "://" + u.Host, nil
+	return u, nil
 }
 
 // bearerToken accepts a token with or without a "Bearer " prefix and refuses
@@ -116,13 +113,8 @@ func bearerToken(t string) (string, error) {
 	if len(t) > 7 && strings.EqualFold(t[:7], "bearer ") {
 		t = strings.TrimSpace(t[7:])
 	}
-	if t == "" {
-		return "", errors.New("c1: access token is empty")
-	}
-	for _, r := range t {
-		if r <= ' ' || r == 0x7f || r > 0x7e {
-			return "", errors.New("c1: access token contains spaces, control or non-ASCII characters")
-		}
+	if err := httpx.CheckToken(t); err != nil {
+		return "", fmt.Errorf("c1: %w: %v", ErrInvalidAccessToken, err)
 	}
 	return t, nil
 }

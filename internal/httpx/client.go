@@ -23,18 +23,18 @@ import (
 // Request is one API call.
 type Request struct {
 	Op     string      // names the operation in errors, e.g. "c1 rotate credential"
-	Method string      // the HTTP method; default GET
+	Method string      // default GET
 	URL    string      // absolute, with path segments already escaped
 	Header http.Header // extra headers; they override the defaults
 	Body   any         // when non-nil, sent JSON-encoded
 	Form   url.Values  // when non-nil, sent form-encoded
 	// FormFunc, when set, builds the form afresh for every attempt, so that
-	// each attempt carries a new one-time value (a signed client assertion).
+	// each one carries a new one-time value (a signed client assertion).
 	FormFunc func() (url.Values, error)
 	// Idempotent requests are sent again whatever happened to the last
-	// attempt. Others (they create something upstream, such as a credential
-	// whose secret is shown once) only after an attempt that was surely not
-	// applied. GET and HEAD are always idempotent.
+	// attempt; others (they create something upstream, such as a credential
+	// whose secret is shown once) only after an attempt surely not applied.
+	// GET and HEAD are always idempotent.
 	Idempotent bool
 }
 
@@ -46,6 +46,32 @@ type Client struct{ opts Options }
 // New returns a Client configured by opts (zero fields take defaults).
 func New(opts Options) *Client { return &Client{opts: opts.withDefaults()} }
 
+// retryable are the statuses retried.
+var retryable = map[int]bool{429: true, 500: true, 502: true, 503: true, 504: true}
+
+// call is one Do across its attempts, which run one after another; the
+// transport's goroutines touch only sent and (under mu) secrets.
+type call struct {
+	Request
+	opts         *Options
+	ctx          context.Context
+	method, path string
+	mu           sync.Mutex
+	secrets      []string    // request values no error may quote
+	sent         atomic.Bool // the attempt under way got a connection
+	attempts     int
+	last         Outcome // of the last attempt
+	unsure       bool    // some attempt may have been carried out
+	retryAfter   time.Duration
+	body         []byte // the 2xx answer, once read
+}
+
+// bodyError is a 2xx answer that could not be read or decoded.
+type bodyError struct {
+	error
+	retry bool // another attempt might read it well
+}
+
 // Do sends req and decodes a 2xx JSON answer into out, which must be nil or
 // a non-nil pointer. Every failure is an *Error carrying its Outcome. A 204
 // or, when out is nil, any 2xx body is accepted without decoding.
@@ -54,23 +80,45 @@ func (c *Client) Do(ctx context.Context, req Request, out any) error {
 		return fmt.Errorf("%s: output must be a non-nil pointer, not %T", req.Op, out)
 	}
 	a := &call{Request: req, opts: &c.opts, ctx: ctx}
-	rreq, err := a.build(out != nil)
+	u, err := url.Parse(req.URL)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return fmt.Errorf("%s: request URL must be an absolute http or https URL", req.Op)
+	case req.Body != nil && (req.Form != nil || req.FormFunc != nil) || req.Form != nil && req.FormFunc != nil:
+		return fmt.Errorf("%s: request has more than one body", req.Op)
+	}
+	a.method, a.path = cmp.Or(strings.ToUpper(req.Method), http.MethodGet), cmp.Or(u.EscapedPath(), "/")
+	trace := &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) { a.sent.Store(true) },
+		// Every header sent, one a transport adds included (oauth2's
+		// Authorization), may be secret.
+		WroteHeaderField: func(k string, vs []string) { a.addSecrets(headerSecrets(k, vs)...) },
+	}
+	rreq, err := retryablehttp.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), a.method, req.URL, nil)
+	if err == nil {
+		err = a.setBody(rreq)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", req.Op, err)
 	}
+	rreq.Header.Set("Accept", "application/json")
+	rreq.Header.Set("User-Agent", c.opts.UserAgent)
+	for k, vs := range req.Header {
+		rreq.Header[http.CanonicalHeaderKey(k)] = vs
+	}
+	rreq.SetResponseHandler(func(resp *http.Response) error { return a.readAnswer(resp, out != nil) })
 	rc := &retryablehttp.Client{
 		HTTPClient:   &http.Client{Transport: a, Timeout: c.opts.Timeout, CheckRedirect: noRedirects},
-		RetryWaitMin: c.opts.MinBackoff,
-		RetryWaitMax: c.opts.MaxBackoff,
-		RetryMax:     c.opts.MaxRetries,
-		CheckRetry:   a.checkRetry,
-		Backoff:      Backoff,
-		ErrorHandler: retryablehttp.PassthroughErrorHandler,
+		RetryWaitMin: c.opts.MinBackoff, RetryWaitMax: c.opts.MaxBackoff, RetryMax: c.opts.MaxRetries,
+		CheckRetry: a.checkRetry, Backoff: Backoff, ErrorHandler: retryablehttp.PassthroughErrorHandler,
 	}
 	if req.FormFunc != nil {
 		rc.PrepareRetry = func(*http.Request) error { return a.setBody(rreq) }
 	}
 	resp, err := rc.Do(rreq)
+	if resp != nil {
+		defer resp.Body.Close()
+	}
 	return a.finish(resp, err, out)
 }
 
@@ -78,62 +126,14 @@ func (c *Client) Do(ctx context.Context, req Request, out any) error {
 // and following one could carry a key header to another host.
 func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
-// call is one Do across its attempts, which run one after another. The
-// transport's goroutines touch only sent and (under mu) secrets.
-type call struct {
-	Request
-	opts          *Options
-	ctx           context.Context
-	method, path  string
-	strict        bool // sent again only after a surely not applied attempt
-	mu            sync.Mutex
-	secrets       []string    // request values no error may quote
-	sent          atomic.Bool // the attempt under way got a connection
-	attempts      int
-	last          Outcome // of the last attempt
-	unsure        bool    // some attempt may have been carried out
-	retryAfter    time.Duration
-	body          []byte // the 2xx answer, once read
-	fromTransport error  // an *Error the transport returned (a failed login)
-}
-
-// build validates the request and makes the retryable one. Its errors never
-// quote the URL.
-func (a *call) build(decode bool) (*retryablehttp.Request, error) {
-	u, err := url.Parse(a.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, errors.New("request URL must be an absolute http or https URL")
-	}
-	if a.Body != nil && (a.Form != nil || a.FormFunc != nil) || a.Form != nil && a.FormFunc != nil {
-		return nil, errors.New("request has more than one body")
-	}
-	a.method, a.path = cmp.Or(strings.ToUpper(a.Method), http.MethodGet), cmp.Or(u.EscapedPath(), "/")
-	a.strict = !a.Idempotent && a.method != http.MethodGet && a.method != http.MethodHead
-	trace := &httptrace.ClientTrace{
-		GotConn: func(httptrace.GotConnInfo) { a.sent.Store(true) },
-		// Every header sent, including one a transport adds (oauth2's
-		// Authorization), is a possible secret.
-		WroteHeaderField: func(k string, vs []string) { a.addSecrets(headerSecrets(k, vs)...) },
-	}
-	rreq, err := retryablehttp.NewRequestWithContext(httptrace.WithClientTrace(a.ctx, trace), a.method, a.URL, nil)
-	if err != nil {
-		return nil, errors.New("cannot build request")
-	}
-	rreq.Header.Set("Accept", "application/json")
-	rreq.Header.Set("User-Agent", a.opts.UserAgent)
-	if err := a.setBody(rreq); err != nil {
-		return nil, err
-	}
-	for k, vs := range a.Header {
-		rreq.Header[http.CanonicalHeaderKey(k)] = vs
-	}
-	rreq.SetResponseHandler(func(resp *http.Response) error { return a.readAnswer(resp, decode) })
-	return rreq, nil
-}
-
 // setBody encodes the body (a fresh form from FormFunc), noting its secrets.
 func (a *call) setBody(rreq *retryablehttp.Request) (err error) {
 	form, body, contentType := a.Form, []byte(nil), "application/x-www-form-urlencoded"
+	if a.FormFunc != nil {
+		if form, err = a.FormFunc(); err != nil {
+			return err
+		}
+	}
 	switch {
 	case a.Body != nil:
 		if body, err = json.Marshal(a.Body); err != nil {
@@ -141,11 +141,6 @@ func (a *call) setBody(rreq *retryablehttp.Request) (err error) {
 		}
 		a.addSecrets(string(body))
 		contentType = "application/json"
-	case a.FormFunc != nil:
-		if form, err = a.FormFunc(); err != nil {
-			return err
-		}
-		fallthrough
 	case form != nil:
 		body = []byte(form.Encode())
 		a.addSecrets(formSecrets(form)...)
@@ -183,90 +178,63 @@ func (a *call) RoundTrip(r *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// checkRetry is the retry policy (called after each attempt, again once a
-// 2xx answer was read). It retries network errors unless permanent, answers
-// that might read well another time, and 429, 500, 502, 503 and 504; a
-// strict request only after a surely not applied attempt; never after a
-// failed login below (it had its own retries) or a Retry-After longer than
-// the request may still wait.
+// checkRetry classifies each attempt (again once a 2xx answer was read) and
+// is the retry policy: network errors unless permanent, answers that might
+// read well another time, and 429, 500, 502, 503 and 504; a request that is
+// not idempotent only after an attempt surely not applied; never after a
+// failed login below this request (it had its own retries) or a Retry-After
+// longer than the request may still wait.
 func (a *call) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
-	a.last, a.retryAfter = a.outcome(resp, err), 0
-	a.unsure = a.unsure || a.last == OutcomeUnknown
 	var be *bodyError
+	login := errors.As(err, new(*Error))
 	switch {
-	case errors.As(err, &be):
-		return be.retry && !a.strict, nil
-	case errors.As(err, new(*Error)):
-		a.fromTransport = err
-		return false, nil
-	case a.strict && a.last != OutcomeNotApplied:
+	case errors.As(err, &be) || err != nil && !login && a.sent.Load():
+		a.last = OutcomeUnknown
+	case err != nil: // nothing was sent: no connection, or no token
+		a.last = OutcomeNotApplied
+	case resp.StatusCode >= 200 && resp.StatusCode <= 299:
+		a.last = OutcomeApplied
+	case resp.StatusCode >= 400 && resp.StatusCode <= 499:
+		a.last = OutcomeNotApplied // the upstream refused the request
+	default:
+		a.last = OutcomeUnknown
+	}
+	a.unsure = a.unsure || a.last == OutcomeUnknown
+	strict := !a.Idempotent && a.method != http.MethodGet && a.method != http.MethodHead
+	wait, hasWait := retryAfter(resp)
+	a.retryAfter = wait
+	deadline, hasDeadline := ctx.Deadline()
+	switch {
+	case be != nil:
+		return be.retry && !strict, nil
+	case login || strict && a.last != OutcomeNotApplied:
 		return false, nil
 	case err != nil:
 		return retryablehttp.ErrorPropagatedRetryPolicy(ctx, nil, err)
+	case hasWait && (wait > a.opts.MaxRetryAfter || hasDeadline && time.Now().Add(wait).After(deadline)):
+		return false, nil
 	}
-	wait, ok := retryAfter(resp)
-	if ok {
-		a.retryAfter = wait
-	}
-	deadline, hasDeadline := ctx.Deadline()
-	return retryableStatus(resp.StatusCode) && (!ok || wait <= a.opts.MaxRetryAfter &&
-		(!hasDeadline || time.Now().Add(wait).Before(deadline))), nil
+	return retryable[resp.StatusCode], nil
 }
-
-// outcome classifies one attempt.
-func (a *call) outcome(resp *http.Response, err error) Outcome {
-	switch {
-	case errors.As(err, new(*bodyError)):
-		return OutcomeUnknown
-	case err != nil && (!a.sent.Load() || errors.As(err, new(*Error))):
-		return OutcomeNotApplied // nothing was sent: no connection, or a failed login
-	case err != nil:
-		return OutcomeUnknown
-	case resp.StatusCode >= 200 && resp.StatusCode <= 299:
-		return OutcomeApplied
-	case resp.StatusCode >= 400 && resp.StatusCode <= 499:
-		return OutcomeNotApplied // the upstream refused the request
-	}
-	return OutcomeUnknown
-}
-
-// retryableStatus reports whether an answer with this status is retried.
-func retryableStatus(status int) bool {
-	switch status {
-	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
-		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
-	}
-	return false
-}
-
-// bodyError is a failure to read or decode a 2xx answer.
-type bodyError struct {
-	err   error
-	retry bool // another attempt might read it well
-}
-
-func (e *bodyError) Error() string { return e.err.Error() }
 
 // readAnswer reads a 2xx answer within the size cap and, when it is to be
 // decoded, checks that it is JSON.
 func (a *call) readAnswer(resp *http.Response, decode bool) error {
 	limit := a.opts.MaxBodyBytes
-	tooLarge := &bodyError{err: fmt.Errorf("%w: more than %d bytes", ErrBodyTooLarge, limit)}
-	switch {
-	case resp.StatusCode < 200 || resp.StatusCode > 299:
+	tooLarge := &bodyError{error: fmt.Errorf("%w: more than %d bytes", ErrBodyTooLarge, limit)}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil
-	case resp.ContentLength > limit:
+	} else if resp.ContentLength > limit {
 		return tooLarge
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	switch {
 	case err != nil:
-		return &bodyError{err: fmt.Errorf("read answer: %w", stripURL(err)), retry: true}
+		return &bodyError{fmt.Errorf("read answer: %w", stripURL(err)), true}
 	case int64(len(body)) > limit:
 		return tooLarge
 	case decode && !json.Valid(body) && (resp.StatusCode != http.StatusNoContent || len(bytes.TrimSpace(body)) > 0):
-		return &bodyError{err: fmt.Errorf("%w: %s", ErrMalformedBody, describeJSONError(json.Unmarshal(body, new(any)))), retry: true}
+		return &bodyError{fmt.Errorf("%w: %s", ErrMalformedBody, describeJSONError(json.Unmarshal(body, new(any)))), true}
 	}
 	a.body = body
 	return nil
@@ -274,16 +242,12 @@ func (a *call) readAnswer(resp *http.Response, decode bool) error {
 
 // finish turns the retry loop's result into Do's answer.
 func (a *call) finish(resp *http.Response, err error, out any) error {
-	if resp != nil {
-		defer resp.Body.Close()
-	}
 	var be *bodyError
 	switch {
 	case errors.As(err, &be):
-		return a.fail(resp.StatusCode, be.err)
-	case a.body != nil:
-		// A 2xx answer was read: the call happened even if the caller gave up.
-		if out == nil || resp.StatusCode == http.StatusNoContent && len(bytes.TrimSpace(a.body)) == 0 {
+		return a.fail(resp.StatusCode, be.error)
+	case a.body != nil: // a 2xx answer was read: done, even if the caller gave up
+		if out == nil || len(bytes.TrimSpace(a.body)) == 0 && resp.StatusCode == http.StatusNoContent {
 			return nil
 		}
 		if err := json.Unmarshal(a.body, out); err != nil {
@@ -291,8 +255,8 @@ func (a *call) finish(resp *http.Response, err error, out any) error {
 			return a.fail(resp.StatusCode, fmt.Errorf("%w: %s", ErrMalformedBody, describeJSONError(err)))
 		}
 		return nil
-	case a.fromTransport != nil:
-		return stripURL(a.fromTransport)
+	case errors.As(err, new(*Error)) && !a.unsure: // a failed login; it says not applied
+		return stripURL(err)
 	case a.ctx.Err() != nil:
 		err = a.ctx.Err()
 	case resp == nil && err == nil:
@@ -312,7 +276,7 @@ func (a *call) finish(resp *http.Response, err error, out any) error {
 	return fe
 }
 
-// fail builds the call's *Error: not applied only when no attempt may have
+// fail builds the call's *Error: not applied only if no attempt may have
 // been carried out.
 func (a *call) fail(status int, cause error) *Error {
 	outcome := a.last

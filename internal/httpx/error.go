@@ -83,34 +83,31 @@ type Error struct {
 // Error formats e as "op: METHOD /path: 429 Too Many Requests: CODE: message
 // (trace id T): cause (the upstream asks to wait 1m0s) (after N attempts)".
 func (e *Error) Error() string {
-	var b strings.Builder
+	s := e.Method + " " + e.Path
 	if e.Op != "" {
-		b.WriteString(e.Op + ": ")
+		s = e.Op + ": " + s
 	}
-	b.WriteString(e.Method + " " + e.Path)
 	if e.Status != 0 {
-		b.WriteString(strings.TrimSpace(fmt.Sprintf(": %d %s", e.Status, http.StatusText(e.Status))))
+		s += strings.TrimRight(fmt.Sprintf(": %d %s", e.Status, http.StatusText(e.Status)), " ")
 	}
 	for _, part := range []string{e.Code, e.Message} {
 		if part != "" {
-			b.WriteString(": " + part)
+			s += ": " + part
 		}
 	}
 	if e.TraceID != "" {
-		b.WriteString(" (trace id " + e.TraceID + ")")
+		s += " (trace id " + e.TraceID + ")"
 	}
 	if e.Err != nil {
-		b.WriteString(": " + e.Err.Error())
+		s += ": " + e.Err.Error()
 	}
 	if e.RetryAfter > 0 {
-		b.WriteString(" (the upstream asks to wait " + e.RetryAfter.String() + ")")
+		s += " (the upstream asks to wait " + e.RetryAfter.String() + ")"
 	}
 	if e.Attempts == 1 {
-		b.WriteString(" (after 1 attempt)")
-	} else {
-		fmt.Fprintf(&b, " (after %d attempts)", e.Attempts)
+		return s + " (after 1 attempt)"
 	}
-	return b.String()
+	return fmt.Sprintf("%s (after %d attempts)", s, e.Attempts)
 }
 
 // Unwrap returns the underlying cause.

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -206,5 +208,51 @@ func TestErrorHidesHeadersATransportAdded(t *testing.T) {
 	err := New(opts).Do(context.Background(), Request{Method: "GET", URL: r.srv.URL}, nil)
 	if err == nil || strings.Contains(err.Error(), token) || !strings.Contains(err.Error(), redacted) {
 		t.Fatalf("error %v", err)
+	}
+}
+
+func TestTLSFailureIsNotAppliedAndNotRetried(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	t.Cleanup(srv.Close)
+	// The default transport does not trust the test server's certificate.
+	err := New(fastOptions(2)).Do(context.Background(), Request{Method: "POST", URL: srv.URL, Body: 1}, nil)
+	var he *Error
+	if !errors.As(err, &he) || he.Outcome != OutcomeNotApplied || he.Attempts != 1 || hits.Load() != 0 {
+		t.Fatalf("%d requests served, error %#v", hits.Load(), err)
+	}
+}
+
+// failingLogin answers its first request from the server, then fails as a
+// login under the request would.
+type failingLogin struct {
+	login *Error
+	calls atomic.Int32
+}
+
+func (f *failingLogin) RoundTrip(r *http.Request) (*http.Response, error) {
+	if f.calls.Add(1) > 1 {
+		return nil, f.login
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func TestAFailedLoginBelowARequest(t *testing.T) {
+	login := &Error{Op: "login", Status: 401, Outcome: OutcomeNotApplied, Attempts: 1}
+	r := newRecorder(t, status(500, `{}`))
+	opts := fastOptions(2)
+	opts.Transport = &failingLogin{login: login}
+	// After an attempt that may have been carried out, the call is unknown.
+	err := New(opts).Do(context.Background(), Request{Method: "POST", URL: r.srv.URL, Body: 1, Idempotent: true}, nil)
+	if OutcomeOf(err) != OutcomeUnknown || !errors.Is(err, login) || r.count() != 1 {
+		t.Fatalf("after a 500: %d requests, error %v", r.count(), err)
+	}
+	// As the first attempt, the login's own error, not retried.
+	failing := &failingLogin{login: login}
+	failing.calls.Store(1)
+	opts.Transport = failing
+	err = New(opts).Do(context.Background(), Request{Method: "POST", URL: r.srv.URL, Body: 1}, nil)
+	if err != error(login) || failing.calls.Load() != 2 {
+		t.Fatalf("%d attempts, error %v", failing.calls.Load()-1, err)
 	}
 }

@@ -349,8 +349,9 @@ type Fault struct {
 	// means until ClearFaults.
 	Count int
 	// Commit carries the operation out (for example the credential is
-	// created or revoked) before its real answer is replaced by the fault's,
-	// simulating an answer lost on the way back.
+	// created or revoked), before any Latency, and then replaces its real
+	// answer by the fault's, simulating an answer lost on the way back (or,
+	// with a Latency longer than the client waits, never sent).
 	Commit bool
 }
 
@@ -405,15 +406,16 @@ func (s *Server) runOp(op string, w http.ResponseWriter, r *http.Request, h http
 		h(w, r)
 		return
 	}
+	replace := f.Status != 0 || f.Malformed
+	if f.Commit && replace {
+		h(httptest.NewRecorder(), r)
+	}
 	if f.Latency > 0 && !sleepCtx(r.Context(), f.Latency) {
 		return // client gone
 	}
-	if f.Status == 0 && !f.Malformed {
+	if !replace {
 		h(w, r)
 		return
-	}
-	if f.Commit {
-		h(httptest.NewRecorder(), r)
 	}
 	s.writeFault(op, w, f)
 }
