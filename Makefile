@@ -13,11 +13,12 @@ GO ?= go
 
 .PHONY: build test unit e2e dev-smoke bench dev vault release fmt vet clean
 
-## build: the plugin and the upstream simulator, into bin/
+## build: the plugin, the upstream simulator and the baton connector stand-in, into bin/
 build:
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/vault-plugin-c1 ./cmd/vault-plugin-c1
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/upstream-sim ./cmd/upstream-sim
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/baton-standin ./cmd/baton-standin
 
 ## test: unit tests with the race detector, then the end-to-end suite under a real Vault
 test: vet unit e2e dev-smoke
@@ -28,7 +29,7 @@ unit:
 ## e2e: the real-Vault suite (installs the pinned Vault binary first)
 e2e: build vault
 	VAULT_BIN=$(CURDIR)/.tools/bin/vault PLUGIN_BIN=$(CURDIR)/$(BIN)/vault-plugin-c1 SIM_BIN=$(CURDIR)/$(BIN)/upstream-sim \
-	PLUGIN_VERSION=$(PLUGIN_VERSION) $(GO) test -count=1 -v -timeout 25m -tags e2e ./test/e2e/
+	STANDIN_BIN=$(CURDIR)/$(BIN)/baton-standin PLUGIN_VERSION=$(PLUGIN_VERSION) $(GO) test -count=1 -v -timeout 25m -tags e2e ./test/e2e/
 
 ## dev-smoke: run `make dev`'s script, try the commands it prints, stop it, check nothing is left
 dev-smoke: build vault

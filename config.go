@@ -13,6 +13,8 @@ const (
 	defaultRotationPeriod      = 720 * time.Hour
 	defaultRotateBeforeExpiry  = 24 * time.Hour
 	defaultRevokeGrace         = time.Hour
+	defaultRevokeMaxDelay      = 24 * time.Hour
+	defaultVerifyInterval      = 10 * time.Minute
 	defaultRequestTimeout      = 30 * time.Second
 	defaultMaxRetries          = 3
 	defaultRotationConcurrency = 8
@@ -30,6 +32,10 @@ type pluginConfig struct {
 	C1ServerURL string `json:"c1_server_url,omitempty"`
 
 	Policy rotationPolicy `json:"policy"`
+
+	// VerifyInterval is how often each connector's current credential is
+	// read upstream to notice an out-of-band revocation; 0 = never.
+	VerifyInterval time.Duration `json:"verify_interval"`
 
 	RequestTimeout      time.Duration `json:"request_timeout"`
 	MaxRetries          int           `json:"max_retries"`
@@ -49,7 +55,9 @@ func defaultConfig() *pluginConfig {
 			RotationPeriod:     defaultRotationPeriod,
 			RotateBeforeExpiry: defaultRotateBeforeExpiry,
 			RevokeGrace:        defaultRevokeGrace,
+			RevokeMaxDelay:     defaultRevokeMaxDelay,
 		},
+		VerifyInterval:      defaultVerifyInterval,
 		RequestTimeout:      defaultRequestTimeout,
 		MaxRetries:          defaultMaxRetries,
 		RotationConcurrency: defaultRotationConcurrency,

@@ -13,6 +13,8 @@ import (
 //	(create asked) --unknown outcome--> orphan-suspected (id unknown: logged, counted, backed off)
 //	(create asked) --answer stored----> pending --promote--> current --replaced--> retiring
 //	retiring --grace and leases passed, or revoked by hand--> (revoked upstream, forgotten)
+//	retiring --due, but used upstream since its retirement--> held back (until unused for the grace, or revoke_max_delay)
+//	retiring / current --revoked or deleted upstream out of band--> (forgotten; a current one is replaced at once)
 //	retiring / left-over pending / deregistering --> revoke-now --revoked--> (forgotten)
 
 // credentialState is where a credential stands in its lifecycle.
@@ -307,7 +309,7 @@ func planWork(p rotationPolicy, e *connectorEntry, now time.Time) workPlan {
 		plan.PromotePending = true
 		return plan
 	}
-	if at, ok := createDue(p, e); ok && !now.Before(at) {
+	if at, ok := createDue(p, e, now); ok && !now.Before(at) {
 		plan.Create = true
 	}
 	return plan
@@ -316,11 +318,11 @@ func planWork(p rotationPolicy, e *connectorEntry, now time.Time) workPlan {
 // createDue is when the connector next needs a new credential: its current
 // one's rotation, or at once when it has none; delayed by the backoff after
 // unknown outcomes. False when never.
-func createDue(p rotationPolicy, e *connectorEntry) (time.Time, bool) {
+func createDue(p rotationPolicy, e *connectorEntry, now time.Time) (time.Time, bool) {
 	var due time.Time
 	if e.Current != nil {
 		var ok bool
-		if due, ok = p.rotationDue(e.Current); !ok {
+		if due, ok = p.rotationDue(e.Current, now); !ok {
 			return time.Time{}, false
 		}
 	}
@@ -378,7 +380,7 @@ func nextWork(p rotationPolicy, e *connectorEntry, now time.Time) time.Time {
 		earliest(c.RevokeAt)
 	}
 	if e.registered() {
-		if at, ok := createDue(p, e); ok {
+		if at, ok := createDue(p, e, now); ok {
 			earliest(at)
 		}
 	}
@@ -388,4 +390,131 @@ func nextWork(p rotationPolicy, e *connectorEntry, now time.Time) time.Time {
 // validAt reports whether c has not expired at now.
 func (c *storedCredential) validAt(now time.Time) bool {
 	return c.ExpiresTime.IsZero() || c.ExpiresTime.After(now)
+}
+
+// ---- revocation by evidence: upstream usage and out-of-band revocation ----
+//
+// A replaced credential whose revocation is due is first read upstream. C1
+// reports when it last authenticated (lastUsedAt) and whether it is gone
+// (deletedAt, or a 404). A use after its retirement means a consumer has not
+// moved yet: the revocation is held back, re-checked each tick, until the
+// credential has been unused for revoke_grace, and at most until
+// revoke_max_delay past its planned revocation (never past its expiry).
+// lastUsedAt may lag, so it only ever holds a revocation back; the lease
+// rules still decide when one is due. A credential to revoke at once
+// (leaked, revoked by hand, deregistration) is never held back.
+
+// upstreamView is what a read of one credential upstream said.
+type upstreamView struct {
+	// Known: the upstream answered (a 404 counts as an answer).
+	Known bool
+	// Gone: revoked or deleted upstream already.
+	Gone bool
+	// LastUsedAt is when it last authenticated; zero when never or unknown.
+	LastUsedAt time.Time
+}
+
+// revokeVerdict is what to do with a retiring credential whose revocation is due.
+type revokeVerdict int
+
+const (
+	verdictRevoke revokeVerdict = iota // revoke it upstream now
+	verdictHold                        // still in use, or unknown: check again next tick
+	verdictForget                      // already gone upstream: forget it
+)
+
+// usageChecked reports whether the due revocation of c waits on its upstream
+// usage. A credential to revoke at once never does.
+func (e *connectorEntry) usageChecked(c *storedCredential) bool {
+	return !c.RevokeNow && !e.Deregistering
+}
+
+// revokeDeadline is the latest a held-back revocation of c may wait:
+// revoke_max_delay past its planned revocation, and never past its expiry.
+func (p rotationPolicy) revokeDeadline(c *storedCredential) time.Time {
+	at := c.RevokeAt.Add(p.RevokeMaxDelay)
+	if !c.ExpiresTime.IsZero() && c.ExpiresTime.Before(at) {
+		at = c.ExpiresTime
+	}
+	return at
+}
+
+// decideRevocation decides the due revocation of retiring credential c from
+// what the upstream said of it at now.
+func decideRevocation(p rotationPolicy, c *storedCredential, v upstreamView, now time.Time) revokeVerdict {
+	switch {
+	case v.Gone:
+		return verdictForget
+	case !now.Before(p.revokeDeadline(c)):
+		return verdictRevoke
+	case !v.Known:
+		return verdictHold // no evidence either way: the lease rules allow waiting a tick
+	case v.LastUsedAt.After(c.RetiredAt) && now.Before(v.LastUsedAt.Add(p.RevokeGrace)):
+		return verdictHold
+	}
+	return verdictRevoke
+}
+
+// holdRevocation records that retiring credential id was still in use at
+// lastUsed; it reports whether this is the first hold (worth a log line).
+func (e *connectorEntry) holdRevocation(id string, lastUsed, now time.Time) (first bool) {
+	for _, c := range e.Retiring {
+		if c.ID != id {
+			continue
+		}
+		if lastUsed.After(c.LastUsedAt) {
+			c.LastUsedAt = lastUsed
+		}
+		if c.HeldSince.IsZero() {
+			c.HeldSince = now
+			return true
+		}
+	}
+	return false
+}
+
+// heldBack are the retiring credentials whose revocation is held back.
+func (e *connectorEntry) heldBack() []*storedCredential {
+	var out []*storedCredential
+	for _, c := range e.Retiring {
+		if !c.HeldSince.IsZero() && !c.RevokeNow {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// verifyDue reports whether the current credential is to be checked
+// upstream at now. Checks fall once per interval in slots offset by phase
+// (see verifyPhase), so that connectors are spread over the interval rather
+// than all checked in one tick; a credential made current within the slot
+// waits for the next one. A failed check is retried on the next tick.
+func verifyDue(e *connectorEntry, phase, interval time.Duration, now time.Time) bool {
+	if interval <= 0 || e.Current == nil || e.Deregistering || !e.registered() {
+		return false
+	}
+	last := e.LastVerified
+	if last.Before(e.LastRotation) {
+		last = e.LastRotation
+	}
+	return verifySlot(now, phase, interval) > verifySlot(last, phase, interval)
+}
+
+// verifySlot numbers the interval-long slot, offset by phase, that t falls in.
+func verifySlot(t time.Time, phase, interval time.Duration) int64 {
+	d := t.UnixNano() - int64(phase)
+	slot := d / int64(interval)
+	if d < 0 && d%int64(interval) != 0 {
+		slot--
+	}
+	return slot
+}
+
+// recordVerify notes a check of the current credential: ok when the upstream
+// said it is valid.
+func (e *connectorEntry) recordVerify(result string, ok bool, now time.Time) {
+	e.LastVerifyResult = result
+	if ok {
+		e.LastVerified = now
+	}
 }

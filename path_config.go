@@ -66,6 +66,18 @@ func pathConfig(b *backend) []*framework.Path {
 				Default:     int(defaultRevokeGrace.Seconds()),
 				Description: "How long a replaced credential stays valid (and at least until its leases end) before it is revoked upstream.",
 			},
+			"revoke_max_delay": {
+				Type:        framework.TypeDurationSecond,
+				Default:     int(defaultRevokeMaxDelay.Seconds()),
+				Description: "How long past its planned revocation a replaced credential still used upstream may be held back (never past its expiry). 0 never holds one back.",
+			},
+			"verify_interval": {
+				Type:        framework.TypeDurationSecond,
+				Default:     int(defaultVerifyInterval.Seconds()),
+				Description: "How often each current credential is read upstream to notice a revocation made outside Vault (then it is rotated at once). 0 turns the check off.",
+			},
+			"rotation_schedule": rotationScheduleField("every credential"),
+			"rotation_window":   rotationWindowField(),
 			"request_timeout": {
 				Type:        framework.TypeDurationSecond,
 				Default:     int(defaultRequestTimeout.Seconds()),
@@ -138,8 +150,12 @@ func (b *backend) configRead(ctx context.Context, req *logical.Request, _ *frame
 		"c1_access_token_set":           cfg.C1AccessToken != "",
 		"c1_server_url":                 serverURL,
 		"rotation_period":               int64(cfg.Policy.RotationPeriod.Seconds()),
+		"rotation_schedule":             cfg.Policy.RotationSchedule,
+		"rotation_window":               int64(cfg.Policy.RotationWindow.Seconds()),
 		"rotate_before_expiry":          int64(cfg.Policy.RotateBeforeExpiry.Seconds()),
 		"revoke_grace":                  int64(cfg.Policy.RevokeGrace.Seconds()),
+		"revoke_max_delay":              int64(cfg.Policy.RevokeMaxDelay.Seconds()),
+		"verify_interval":               int64(cfg.VerifyInterval.Seconds()),
 		"request_timeout":               int64(cfg.RequestTimeout.Seconds()),
 		"max_retries":                   cfg.MaxRetries,
 		"rotation_concurrency":          cfg.RotationConcurrency,
@@ -199,10 +215,16 @@ func applyConfigFields(cfg *pluginConfig, d *framework.FieldData) error {
 			*dst = strings.TrimSpace(v.(string))
 		}
 	}
+	timing, err := scheduleRequestFrom(d)
+	if err != nil {
+		return err
+	}
+	timing.applyTo(&cfg.Policy)
 	durs := map[string]*time.Duration{
-		"rotation_period":      &cfg.Policy.RotationPeriod,
 		"rotate_before_expiry": &cfg.Policy.RotateBeforeExpiry,
 		"revoke_grace":         &cfg.Policy.RevokeGrace,
+		"revoke_max_delay":     &cfg.Policy.RevokeMaxDelay,
+		"verify_interval":      &cfg.VerifyInterval,
 		"request_timeout":      &cfg.RequestTimeout,
 		"aitronos_cache_ttl":   &cfg.AitronosCacheTTL,
 	}
@@ -249,6 +271,9 @@ func validateConfig(cfg *pluginConfig) error {
 	}
 	if !cfg.c1Configured() && !cfg.aitronosConfigured() {
 		return badRequest("config needs C1 credentials (c1_client_id with c1_client_secret, or c1_access_token) or an Aitronos key (aitronos_api_key)")
+	}
+	if err := validateSchedule(cfg.Policy); err != nil {
+		return err
 	}
 	if cfg.RequestTimeout < time.Second || cfg.RequestTimeout > 10*time.Minute {
 		return badRequest("field \"request_timeout\" must be between 1s and 10m")

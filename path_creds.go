@@ -3,6 +3,7 @@ package c1
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"time"
@@ -55,6 +56,12 @@ func connectorFields() map[string]*framework.FieldSchema {
 			Type:        framework.TypeDurationSecond,
 			Description: "Overrides the config's revoke_grace for this connector.",
 		},
+		"revoke_max_delay": {
+			Type:        framework.TypeDurationSecond,
+			Description: "Overrides the config's revoke_max_delay for this connector.",
+		},
+		"rotation_schedule": rotationScheduleField("this connector's credential"),
+		"rotation_window":   rotationWindowField(),
 	}
 }
 
@@ -145,10 +152,15 @@ func (b *backend) credsList(ctx context.Context, req *logical.Request, _ *framew
 
 // overridesFrom reads the policy override fields a request set onto o.
 func overridesFrom(d *framework.FieldData, o *policyOverrides) error {
+	timing, err := scheduleRequestFrom(d)
+	if err != nil {
+		return err
+	}
+	o.RotationPeriod, o.RotationSchedule, o.RotationWindow = timing.period, timing.schedule, timing.window
 	for name, dst := range map[string]**time.Duration{
-		"rotation_period":      &o.RotationPeriod,
 		"rotate_before_expiry": &o.RotateBeforeExpiry,
 		"revoke_grace":         &o.RevokeGrace,
+		"revoke_max_delay":     &o.RevokeMaxDelay,
 	} {
 		v, ok, err := durationField(d, name)
 		if err != nil {
@@ -178,6 +190,11 @@ func (b *backend) credsWrite(ctx context.Context, req *logical.Request, d *frame
 		return nil, err
 	}
 
+	cfg, err := requireConfig(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+
 	// Registration, an overrides update and deregistration of one connector
 	// take turns: a write never answers for a record that a delete is removing.
 	unlock := b.lockOp(k)
@@ -194,9 +211,17 @@ func (b *backend) credsWrite(ctx context.Context, req *logical.Request, d *frame
 			if e == nil {
 				return nil, notManaged(k)
 			}
-			e.Overrides.merge(o)
+			merged := e.Overrides
+			merged.merge(o)
+			if err := validateSchedule(merged.apply(cfg.Policy)); err != nil {
+				return nil, err
+			}
+			e.Overrides = merged
 			return e, nil
 		})
+		return nil, err
+	}
+	if err := validateSchedule(o.apply(cfg.Policy)); err != nil {
 		return nil, err
 	}
 
@@ -241,6 +266,7 @@ func (b *backend) credsRead(ctx context.Context, req *logical.Request, d *framew
 
 	var (
 		served *storedCredential
+		policy rotationPolicy
 		ttl    time.Duration
 	)
 	// Record how far the lease reaches, so the credential, once replaced,
@@ -254,7 +280,8 @@ func (b *backend) credsRead(ctx context.Context, req *logical.Request, d *framew
 			return nil, logical.CodedError(http.StatusServiceUnavailable,
 				fmt.Sprintf("connector %s has no current credential: write rotate/%s to create one", k, k))
 		}
-		planned, _ := policyFor(cfg, e).plannedRevocation(c, now)
+		policy = policyFor(cfg, e)
+		planned, _ := policy.plannedRevocation(c, now)
 		var ok bool
 		ttl, ok = leaseTTL(now, maxTTL, c.ExpiresTime, planned)
 		if !ok {
@@ -275,6 +302,7 @@ func (b *backend) credsRead(ctx context.Context, req *logical.Request, d *framew
 
 	data := credentialSummary(k, served)
 	data["client_secret"] = served.ClientSecret
+	maps.Copy(data, staticCredsFields(policy, served, now))
 	internal := map[string]any{"app_id": k.AppID, "connector_id": k.ConnectorID, "credential_id": served.ID}
 	return leaseResponse(b.Secret(secretTypeC1Credential), data, internal, ttl), nil
 }

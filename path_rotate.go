@@ -108,15 +108,20 @@ func (b *backend) rotateStatus(ctx context.Context, req *logical.Request, d *fra
 		"last_error":            e.LastError,
 		"last_error_at":         formatTime(e.LastErrorAt),
 		"rotation_period":       int64(p.RotationPeriod.Seconds()),
+		"rotation_schedule":     p.RotationSchedule,
+		"rotation_window":       int64(p.RotationWindow.Seconds()),
 		"rotate_before_expiry":  int64(p.RotateBeforeExpiry.Seconds()),
 		"revoke_grace":          int64(p.RevokeGrace.Seconds()),
+		"revoke_max_delay":      int64(p.RevokeMaxDelay.Seconds()),
+		"last_verified":         formatTime(e.LastVerified),
+		"last_verify_result":    e.LastVerifyResult,
 		"current_credential_id": "",
 		"next_rotation":         "",
 	}
 	if c := e.Current; c != nil {
 		data["current_credential_id"] = c.ID
 		data["current_expires_time"] = formatTime(c.ExpiresTime)
-		if due, ok := p.rotationDue(c); ok {
+		if due, ok := p.rotationDue(c, b.now()); ok {
 			data["next_rotation"] = formatTime(due)
 		}
 	}
@@ -130,10 +135,12 @@ func (b *backend) rotateStatus(ctx context.Context, req *logical.Request, d *fra
 			"revoke_at":     formatTime(c.RevokeAt),
 			"expires_time":  formatTime(c.ExpiresTime),
 			"state":         e.stateOf(c.ID).String(),
+			"last_used_at":  formatTime(c.LastUsedAt),
 		})
 	}
 	data["retiring_credential_ids"] = ids
 	data["pending_revocations"] = retiring
+	data["held_back_revocations"] = heldBackStatus(p, e)
 	data["deregistering"] = e.Deregistering
 	// Creates whose outcome is unknown: each may have left a credential
 	// upstream that the engine never saw, created within its window.
@@ -148,7 +155,7 @@ func (b *backend) rotateStatus(ctx context.Context, req *logical.Request, d *fra
 	// While the backoff after unknown outcomes holds, the next periodic
 	// create comes no earlier than this.
 	data["next_periodic_create"] = ""
-	if at, ok := createDue(p, e); ok && e.UnknownStreak > 0 {
+	if at, ok := createDue(p, e, b.now()); ok && e.UnknownStreak > 0 {
 		data["next_periodic_create"] = formatTime(at)
 	}
 	return &logical.Response{Data: data}, nil

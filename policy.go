@@ -14,44 +14,77 @@ const periodicTick = time.Minute
 type rotationPolicy struct {
 	// RotationPeriod rotates a credential once it is this old; 0 = off.
 	RotationPeriod time.Duration `json:"rotation_period"`
+	// RotationSchedule (cron, UTC) rotates a credential at the first
+	// scheduled time after its creation, instead of RotationPeriod; see
+	// schedule.go. RotationWindow limits how late after that time.
+	RotationSchedule string        `json:"rotation_schedule,omitempty"`
+	RotationWindow   time.Duration `json:"rotation_window,omitempty"`
 	// RotateBeforeExpiry rotates a credential when less than this remains
 	// before its expiry.
 	RotateBeforeExpiry time.Duration `json:"rotate_before_expiry"`
-	// RevokeGrace is how long a replaced credential stays valid.
+	// RevokeGrace is how long a replaced credential stays valid; and how
+	// long it must have been unused upstream before it is revoked.
 	RevokeGrace time.Duration `json:"revoke_grace"`
+	// RevokeMaxDelay is how long past its planned revocation a replaced
+	// credential that is still in use upstream may be held back.
+	RevokeMaxDelay time.Duration `json:"revoke_max_delay"`
 }
 
 // policyOverrides are per-connector settings that replace the config's.
 type policyOverrides struct {
 	RotationPeriod     *time.Duration `json:"rotation_period,omitempty"`
+	RotationSchedule   *string        `json:"rotation_schedule,omitempty"`
+	RotationWindow     *time.Duration `json:"rotation_window,omitempty"`
 	RotateBeforeExpiry *time.Duration `json:"rotate_before_expiry,omitempty"`
 	RevokeGrace        *time.Duration `json:"revoke_grace,omitempty"`
+	RevokeMaxDelay     *time.Duration `json:"revoke_max_delay,omitempty"`
 }
 
-// apply returns p with the overrides that are set.
+// apply returns p with the overrides that are set. A connector's schedule
+// replaces the config's period, and a connector's period the config's schedule.
 func (o policyOverrides) apply(p rotationPolicy) rotationPolicy {
-	if o.RotationPeriod != nil {
-		p.RotationPeriod = *o.RotationPeriod
-	}
+	o.timing().applyTo(&p)
 	if o.RotateBeforeExpiry != nil {
 		p.RotateBeforeExpiry = *o.RotateBeforeExpiry
 	}
 	if o.RevokeGrace != nil {
 		p.RevokeGrace = *o.RevokeGrace
 	}
+	if o.RevokeMaxDelay != nil {
+		p.RevokeMaxDelay = *o.RevokeMaxDelay
+	}
 	return p
 }
 
-// merge sets the overrides that other sets.
-func (o *policyOverrides) merge(other policyOverrides) {
-	if other.RotationPeriod != nil {
-		o.RotationPeriod = other.RotationPeriod
+// timing is the overrides' rotation timing as a request that sets it.
+func (o policyOverrides) timing() scheduleRequest {
+	return scheduleRequest{schedule: o.RotationSchedule, window: o.RotationWindow, period: o.RotationPeriod}
+}
+
+// merge sets on o the overrides that n sets. A schedule drops a period
+// override and a period a schedule (and its window), so that o never holds
+// both.
+func (o *policyOverrides) merge(n policyOverrides) {
+	if n.RotationPeriod != nil && *n.RotationPeriod > 0 {
+		o.RotationSchedule, o.RotationWindow = nil, nil
 	}
-	if other.RotateBeforeExpiry != nil {
-		o.RotateBeforeExpiry = other.RotateBeforeExpiry
+	if n.RotationSchedule != nil {
+		o.RotationWindow = nil
+		if *n.RotationSchedule != "" {
+			o.RotationPeriod = nil
+		}
 	}
-	if other.RevokeGrace != nil {
-		o.RevokeGrace = other.RevokeGrace
+	for _, f := range []struct{ dst, src **time.Duration }{
+		{&o.RotationPeriod, &n.RotationPeriod}, {&o.RotateBeforeExpiry, &n.RotateBeforeExpiry},
+		{&o.RevokeGrace, &n.RevokeGrace}, {&o.RotationWindow, &n.RotationWindow},
+		{&o.RevokeMaxDelay, &n.RevokeMaxDelay},
+	} {
+		if *f.src != nil {
+			*f.dst = *f.src
+		}
+	}
+	if n.RotationSchedule != nil {
+		o.RotationSchedule = n.RotationSchedule
 	}
 }
 
@@ -98,11 +131,11 @@ func (p rotationPolicy) expiryWindow(c *storedCredential) time.Duration {
 	return window
 }
 
-// rotationDue is when c is to be rotated; false when never (no period, no expiry).
-func (p rotationPolicy) rotationDue(c *storedCredential) (time.Time, bool) {
-	var due time.Time
-	has := false
-	if p.RotationPeriod > 0 {
+// rotationDue is when c, current at now, is to be rotated: by its schedule or
+// its age, and before its expiry whatever they say; false when never.
+func (p rotationPolicy) rotationDue(c *storedCredential, now time.Time) (time.Time, bool) {
+	due, has := p.scheduledRotation(c, now)
+	if !has && p.RotationPeriod > 0 {
 		due, has = c.CreatedAt.Add(p.RotationPeriod), true
 	}
 	if !c.ExpiresTime.IsZero() {
@@ -127,7 +160,7 @@ const overdueLeaseFloor = 30 * time.Second
 // overdueLeaseFloor more, whatever the grace (0 included): a valid credential
 // that nothing replaced yet is always served.
 func (p rotationPolicy) plannedRevocation(c *storedCredential, now time.Time) (time.Time, bool) {
-	end, has := p.rotationDue(c)
+	end, has := p.rotationDue(c, now)
 	if has {
 		if end.Before(now) {
 			end = now

@@ -24,6 +24,12 @@ func (b *backend) revokeCredential(ctx context.Context, s logical.Storage, clien
 		return upstreamError(fmt.Sprintf("revoking credential %s of connector %s", id, k), err)
 	}
 	b.report(ctx, eventRevoked, k, id, nil)
+	return b.forget(ctx, s, k, id)
+}
+
+// forget drops credential id from the connector's record once the upstream
+// confirmed it no longer works.
+func (b *backend) forget(ctx context.Context, s logical.Storage, k connectorKey, id string) error {
 	_, err := b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
 		if e == nil {
 			return nil, nil

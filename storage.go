@@ -35,6 +35,11 @@ type storedCredential struct {
 	// RevokeNow marks a retiring credential to be revoked at once, without
 	// grace, on every periodic run until the upstream confirms.
 	RevokeNow bool `json:"revoke_now,omitempty"`
+	// LastUsedAt is the upstream's lastUsedAt of a retiring credential, read
+	// when its revocation came due; HeldSince is when a use after its
+	// retirement first held the revocation back.
+	LastUsedAt time.Time `json:"last_used_at,omitempty"`
+	HeldSince  time.Time `json:"held_since,omitempty"`
 }
 
 // connectorEntry is the stored state of one managed C1 connector.
@@ -68,6 +73,11 @@ type connectorEntry struct {
 	UnknownCreates     []unknownCreate `json:"unknown_creates,omitempty"`
 	UnknownCreateCount int             `json:"unknown_create_count,omitempty"`
 	UnknownStreak      int             `json:"unknown_streak,omitempty"`
+
+	// LastVerified is when the current credential was last found valid
+	// upstream, LastVerifyResult what the last check found.
+	LastVerified     time.Time `json:"last_verified,omitempty"`
+	LastVerifyResult string    `json:"last_verify_result,omitempty"`
 }
 
 // connectorKey identifies a connector: its app id and connector id.

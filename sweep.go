@@ -71,7 +71,12 @@ func (b *backend) maintain(ctx context.Context, s logical.Storage, client *c1api
 	if e.Deregistering {
 		return b.deregisterLocked(ctx, s, client, k)
 	}
-	plan := planWork(policyFor(cfg, e), e, b.now())
+	p, now := policyFor(cfg, e), b.now()
+	revokedUpstream := b.verifyCurrent(ctx, s, client, cfg.VerifyInterval, k, e, now)
+	plan := planWork(p, e, now)
+	if revokedUpstream {
+		plan.Create = true // the current credential no longer works: replace it now, backoff or not
+	}
 	var errs []error
 	if plan.PromotePending {
 		if _, err := b.promotePending(ctx, s, cfg, k, e.Pending.ID); err != nil {
@@ -83,7 +88,7 @@ func (b *backend) maintain(ctx context.Context, s logical.Storage, client *c1api
 			errs = append(errs, err)
 		}
 	}
-	if err := b.revokeAll(ctx, s, client, k, plan.Revoke); err != nil {
+	if err := b.revokeDue(ctx, s, client, p, k, plan.Revoke); err != nil {
 		b.recordError(ctx, s, k, err)
 		errs = append(errs, err)
 	}

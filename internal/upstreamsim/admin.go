@@ -24,6 +24,8 @@ var adminRoutes = []adminRoute{
 	{http.MethodPost, "/_sim/c1/connectors", (*Server).adminConnector},
 	{http.MethodPut, "/_sim/c1/credential-ttl", (*Server).adminCredentialTTL},
 	{http.MethodGet, "/_sim/c1/credentials", (*Server).adminListCredentials},
+	{http.MethodPost, "/_sim/c1/credentials/revoke", (*Server).adminRevokeCredential},
+	{http.MethodPut, "/_sim/c1/deleted-credentials", (*Server).adminDeletedCredentials},
 	{http.MethodPost, "/_sim/c1/validate", (*Server).adminValidate},
 	{http.MethodPost, "/_sim/faults", (*Server).adminInjectFault},
 	{http.MethodDelete, "/_sim/faults", (*Server).adminClearFaults},
@@ -159,10 +161,8 @@ type adminCredential struct {
 	RevokedAt   *string `json:"revoked_at"`
 }
 
-func (s *Server) adminListCredentials(r *http.Request) (any, int, error) {
-	q := r.URL.Query()
-	list := s.Credentials(q.Get("app_id"), q.Get("connector_id"))
-	out := make([]adminCredential, len(list))
+// toAdmin is a credential as the control API shows it: no secret.
+func (c CredentialState) toAdmin() adminCredential {
 	opt := func(t time.Time) *string {
 		if t.IsZero() {
 			return nil
@@ -170,15 +170,59 @@ func (s *Server) adminListCredentials(r *http.Request) (any, int, error) {
 		v := protoTime(t)
 		return &v
 	}
+	return adminCredential{
+		ID: c.ID, AppID: c.AppID, ConnectorID: c.ConnectorID, ClientID: c.ClientID,
+		DisplayName: c.DisplayName, CreatedAt: protoTime(c.CreatedAt),
+		ExpiresTime: opt(c.ExpiresTime), LastUsedAt: opt(c.LastUsedAt),
+		Revoked: c.Revoked, RevokedAt: opt(c.RevokedAt),
+	}
+}
+
+func (s *Server) adminListCredentials(r *http.Request) (any, int, error) {
+	q := r.URL.Query()
+	list := s.Credentials(q.Get("app_id"), q.Get("connector_id"))
+	out := make([]adminCredential, len(list))
 	for i, c := range list {
-		out[i] = adminCredential{
-			ID: c.ID, AppID: c.AppID, ConnectorID: c.ConnectorID, ClientID: c.ClientID,
-			DisplayName: c.DisplayName, CreatedAt: protoTime(c.CreatedAt),
-			ExpiresTime: opt(c.ExpiresTime), LastUsedAt: opt(c.LastUsedAt),
-			Revoked: c.Revoked, RevokedAt: opt(c.RevokedAt),
-		}
+		out[i] = c.toAdmin()
 	}
 	return map[string]any{"credentials": out}, 0, nil
+}
+
+// adminRevokeCredential revokes a credential as a C1 administrator would.
+func (s *Server) adminRevokeCredential(r *http.Request) (any, int, error) {
+	var in struct {
+		ID string `json:"id"`
+	}
+	if err := decodeAdmin(r, &in); err != nil {
+		return badRequest(err)
+	}
+	if in.ID == "" {
+		return badRequest(errors.New("id is required"))
+	}
+	c, ok := s.RevokeOutOfBand(in.ID)
+	if !ok {
+		return nil, http.StatusNotFound, fmt.Errorf("no credential %q", in.ID)
+	}
+	return c.toAdmin(), 0, nil
+}
+
+// adminDeletedCredentials sets how GetCredentials answers for a revoked credential.
+func (s *Server) adminDeletedCredentials(r *http.Request) (any, int, error) {
+	var in struct {
+		Answer string `json:"answer"`
+	}
+	if err := decodeAdmin(r, &in); err != nil {
+		return badRequest(err)
+	}
+	switch in.Answer {
+	case "deleted_at":
+		s.SetHideDeleted(false)
+	case "not_found":
+		s.SetHideDeleted(true)
+	default:
+		return badRequest(fmt.Errorf("answer must be deleted_at or not_found: %q", in.Answer))
+	}
+	return nil, 0, nil
 }
 
 func (s *Server) adminValidate(r *http.Request) (any, int, error) {

@@ -122,6 +122,32 @@ func (s *Server) SetCredentialTTL(d time.Duration) {
 	s.credTTL = max(d, 0)
 }
 
+// RevokeOutOfBand revokes a connector credential the way a C1 administrator
+// does in the UI, without the API client that created it knowing. It reports
+// the credential's state afterwards and false when the id is unknown. An
+// already revoked credential keeps its first revocation time.
+func (s *Server) RevokeOutOfBand(id string) (CredentialState, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.creds[id]
+	if !ok {
+		return CredentialState{}, false
+	}
+	if !c.revoked {
+		s.revokeLocked(c, s.nowLocked())
+	}
+	return c.state(), true
+}
+
+// SetHideDeleted makes GetCredentials answer 404 for revoked credentials
+// (true), as C1 may once it has deleted them, instead of answering them with
+// their deletedAt (false, the default).
+func (s *Server) SetHideDeleted(hide bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hideDeleted = hide
+}
+
 // CredentialState is the simulator's view of one C1 connector credential.
 type CredentialState struct {
 	// ID is the credential's id.

@@ -68,6 +68,7 @@ type credentialJSON struct {
 	ID           string `json:"id"`
 	LastUsedAt   string `json:"lastUsedAt,omitempty"`
 	UpdatedAt    string `json:"updatedAt,omitempty"`
+	DeletedAt    string `json:"deletedAt,omitempty"`
 }
 
 func (c *credential) toJSON(withSecret bool) credentialJSON {
@@ -75,7 +76,7 @@ func (c *credential) toJSON(withSecret bool) credentialJSON {
 		AppID: c.appID, ClientID: c.clientID, ConnectorID: c.connectorID,
 		CreatedAt: protoTime(c.createdAt), DisplayName: c.displayName,
 		ExpiresTime: protoTime(c.expires), ID: c.id, LastUsedAt: protoTime(c.lastUsedAt),
-		UpdatedAt: protoTime(c.updatedAt),
+		UpdatedAt: protoTime(c.updatedAt), DeletedAt: protoTime(c.revokedAt),
 	}
 	if withSecret {
 		out.ClientSecret = c.secret
@@ -180,10 +181,11 @@ func (s *Server) rotateLocked(w http.ResponseWriter, r *http.Request, now time.T
 	writeJSON(w, http.StatusOK, map[string]any{"credential": c.toJSON(true)})
 }
 
-// lookupLocked finds a live credential of the given connector.
+// lookupLocked finds a credential of the given connector, revoked ones
+// included.
 func (s *Server) lookupLocked(r *http.Request) *credential {
 	c, ok := s.creds[r.PathValue("id")]
-	if !ok || c.revoked || c.appID != r.PathValue("app_id") || c.connectorID != r.PathValue("connector_id") {
+	if !ok || c.appID != r.PathValue("app_id") || c.connectorID != r.PathValue("connector_id") {
 		return nil
 	}
 	return c
@@ -197,8 +199,10 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 		e.write(w)
 		return
 	}
+	// A revoked credential answers with its deletedAt, or 404 once the
+	// simulator is told to forget revoked credentials.
 	c := s.lookupLocked(r)
-	if c == nil {
+	if c == nil || (c.revoked && s.hideDeleted) {
 		writeC1Error(w, http.StatusNotFound, grpcNotFound, "credential not found")
 		return
 	}
@@ -223,10 +227,17 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := s.lookupLocked(r)
-	if c == nil {
+	if c == nil || c.revoked {
 		writeC1Error(w, http.StatusNotFound, grpcNotFound, "credential not found")
 		return
 	}
+	s.revokeLocked(c, now)
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// revokeLocked revokes c at now and drops the access tokens it obtained.
+// The caller holds s.mu.
+func (s *Server) revokeLocked(c *credential, now time.Time) {
 	c.revoked = true
 	c.revokedAt = now
 	c.updatedAt = now
@@ -235,7 +246,6 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 			delete(s.tokens, k)
 		}
 	}
-	writeJSON(w, http.StatusOK, struct{}{})
 }
 
 // decodeStrictObject decodes a JSON object whose keys must all be in allowed

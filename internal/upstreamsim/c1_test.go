@@ -324,7 +324,12 @@ func TestRotateGetRevoke(t *testing.T) {
 		t.Fatalf("revoke body %q", rv.raw)
 	}
 	wantStatus(t, e.do(http.MethodPost, credPath("app1", "conn1", id1), bearer("tok"), "{}"), http.StatusNotFound)
-	wantStatus(t, e.do(http.MethodGet, credPath("app1", "conn1", id1), bearer("tok"), ""), http.StatusNotFound)
+	// GetCredentials still answers a revoked credential, with its deletedAt.
+	g = e.do(http.MethodGet, credPath("app1", "conn1", id1), bearer("tok"), "")
+	wantStatus(t, g, http.StatusOK)
+	if d := sub(g.body, "credential")["deletedAt"]; d != "2026-03-01T12:01:00Z" {
+		t.Fatalf("deletedAt of a revoked credential %v", d)
+	}
 	if e.s.ValidCredential(c1["clientId"].(string), secret1) {
 		t.Fatal("revoked credential still valid")
 	}

@@ -23,6 +23,10 @@
 //	PUT    /_sim/c1/credential-ttl    {"ttl":"4m"} ("0s" = no expiry) -> {"ttl"}
 //	GET    /_sim/c1/credentials?app_id=&connector_id= -> {"credentials":[{"id","app_id","connector_id",
 //	       "client_id","display_name","created_at","expires_time","last_used_at","revoked","revoked_at"}]} (no secrets)
+//	POST   /_sim/c1/credentials/revoke {"id"} -> the credential as listed above; revokes it as an
+//	       administrator would in the C1 UI (404 for an unknown id; a revoked one keeps its revoked_at)
+//	PUT    /_sim/c1/deleted-credentials {"answer":"deleted_at"|"not_found"} -> {}: how GetCredentials answers
+//	       for a revoked credential (default deleted_at: 200 with deletedAt set)
 //	POST   /_sim/c1/validate          {"client_id","client_secret"} -> {"valid":bool}
 //	POST   /_sim/faults               {"op","status","retry_after","body","malformed","latency":"2s","count","commit"} -> {}
 //	DELETE /_sim/faults               -> {}
@@ -151,6 +155,7 @@ type Server struct {
 	creds          map[string]*credential // connector credentials by id
 	credByClient   map[string]*credential // connector credentials by client id
 	credSeq        int
+	hideDeleted    bool // GetCredentials answers 404 for revoked credentials
 
 	// Aitronos
 	keys       map[string]KeyState

@@ -28,6 +28,7 @@ var (
 	vaultBin      string
 	pluginBin     string
 	simBin        string
+	standinBin    string
 	pluginVersion string
 )
 
@@ -53,6 +54,7 @@ func TestMain(m *testing.M) {
 	vaultBin = get("VAULT_BIN", true)
 	pluginBin = get("PLUGIN_BIN", true)
 	simBin = get("SIM_BIN", true)
+	standinBin = get("STANDIN_BIN", true)
 	pluginVersion = get("PLUGIN_VERSION", false)
 	if len(missing) > 0 {
 		fmt.Fprintf(os.Stderr, "FAIL: the e2e suite needs real binaries (run `make e2e`, which builds and sets them):\n  %s\n",

@@ -7,11 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
-
-	"github.com/hashicorp/vault/api"
 )
 
 // Short lifetimes for the tests that wait on Vault's periodic function: a
@@ -26,8 +26,10 @@ const (
 
 // TestShortLivedCredentials runs, against one Vault, the tests that need
 // Vault's periodic function to rotate credentials near expiry: the rotation
-// and revocation seen through Vault, and Vault Agent re-rendering a baton
-// connector's env file and restarting it.
+// and revocation seen through Vault; and, at the same time, Vault Agent
+// re-rendering a baton connector's env file and restarting it with its
+// restart command, and Vault Agent supervising another connector itself
+// (exec with env_template).
 func TestShortLivedCredentials(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{
@@ -173,10 +175,12 @@ func testPeriodicRotation(t *testing.T, e *c1env) {
 }
 
 // testAgent runs Vault Agent with a template that renders a baton connector
-// env file from creds/ and "restarts" the connector, and one that renders an
-// Aitronos access token from oauth/by-connection/.
+// env file from creds/ and restarts the connector, and one that renders an
+// Aitronos access token from oauth/by-connection/. Beside it, across the same
+// rotation, a second Agent supervises another connector in exec mode.
 func testAgent(t *testing.T, e *c1env) {
 	const app, conn = "app-short", "conn-agent"
+	execMovedOn := startAgentExec(t, e)
 	first := e.register(app, conn)
 	firstUp := e.sim.credential(app, conn, first)
 
@@ -210,42 +214,23 @@ func testAgent(t *testing.T, e *c1env) {
 	}
 
 	// A token for the agent, limited to reads of creds/ and oauth/.
-	if err := e.v.api.Sys().PutPolicy("c1-agent", `
+	agentTok := agentToken(t, e, "c1-agent", `
 path "c1/creds/*" { capabilities = ["read"] }
 path "c1/oauth/*" { capabilities = ["read"] }
-`); err != nil {
-		t.Fatalf("policy: %v", err)
-	}
-	tok, err := e.v.api.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"c1-agent"}, TTL: "1h"})
-	if err != nil || tok.Auth == nil {
-		t.Fatalf("token create: %v", err)
-	}
-	if _, stderr, err := e.v.runAs(tok.Auth.ClientToken, nil, "read", mountPath+"/config"); err == nil {
+`)
+	if _, stderr, err := e.v.runAs(agentTok, nil, "read", mountPath+"/config"); err == nil {
 		t.Error("the agent's token can read c1/config; the policy is too wide")
 	} else if !strings.Contains(stderr, "permission denied") {
 		t.Errorf("agent token reading c1/config: %s", strings.TrimSpace(stderr))
 	}
 
-	dir := filepath.Join(e.dir, "agent-"+randID(4))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	tokenFile := filepath.Join(dir, "token")
+	dir, base := agentSetup(t, e, "agent", agentTok)
 	batonEnv := filepath.Join(dir, "baton.env")
 	oauthEnv := filepath.Join(dir, "aitronos.env")
 	restartLog := filepath.Join(dir, "restarts.log")
-	if err := os.WriteFile(tokenFile, []byte(tok.Auth.ClientToken+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	config := fmt.Sprintf(`
-pid_file = %q
-
-vault {
-  address = %q
-}
-
-%s
-
+	eventsPath := filepath.Join(dir, "connector-events.jsonl")
+	restart, stopConnector := restartCommand(t, e, dir, batonEnv, restartLog, eventsPath)
+	config := base + fmt.Sprintf(`
 # The baton connector reads its credential once at start-up: re-render the env
 # file when the credential changes and restart the connector.
 template {
@@ -258,7 +243,7 @@ BATON_CLIENT_SECRET={{ .Data.client_secret }}
 {{ end -}}
 EOT
   exec {
-    command = ["/bin/sh", "-c", "echo \"restart $(date +%%s)\" >> %s"]
+    command = [%q]
     timeout = "30s"
   }
 }
@@ -273,13 +258,14 @@ AITRONOS_TOKEN_EXPIRES_AT={{ .Data.expires_at }}
 {{ end -}}
 EOT
 }
-`, filepath.Join(dir, "agent.pid"), e.v.addr, agentTokenAuth(tokenFile), batonEnv, app, conn, restartLog, oauthEnv, connectionID)
+`, batonEnv, app, conn, restart, oauthEnv, connectionID)
 	configPath := filepath.Join(dir, "agent.hcl")
 	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	agentLog := filepath.Join(dir, "agent.log")
 	agent := startProc(t, "vault agent", agentLog, cleanEnv(), vaultBin, "agent", "-config="+configPath, "-log-level=debug")
+	t.Cleanup(stopConnector) // before the agent stops: the connector is its restart command's child
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("vault agent log, last lines:\n%s", logTail(agentLog, 60))
@@ -361,5 +347,57 @@ EOT
 		t.Log("the old credential was still valid when the agent switched (rotate, re-render, then revoke)")
 	} else {
 		t.Log("note: the old credential was already revoked when the agent's re-render was observed")
+	}
+	awaitConnectorMovedOn(t, e, "template form", app, conn, eventsPath, firstUp, func() string {
+		if agent.exited() {
+			return "vault agent exited; log:\n" + logTail(agentLog, 60)
+		}
+		return ""
+	})
+	execMovedOn()
+}
+
+// restartCommand writes the template's restart command, as a service
+// manager's restart would be: stop the running connector (SIGTERM), start one
+// that reads the rendered env file. It returns the command's path, and a
+// function that stops the connector it started.
+func restartCommand(t *testing.T, e *c1env, dir, envFile, restartLog, eventsPath string) (path string, stop func()) {
+	t.Helper()
+	bin := connectorCommand(t, e, dir, "baton-okta", eventsPath)
+	pidFile := filepath.Join(dir, "connector.pid")
+	script := fmt.Sprintf(`#!/bin/sh
+echo "restart $(date +%%s)" >> %[1]q
+if [ -f %[2]q ]; then
+  pid=$(cat %[2]q)
+  kill -TERM "$pid" 2>/dev/null
+  i=0
+  while kill -0 "$pid" 2>/dev/null && [ "$(cut -d' ' -f3 /proc/$pid/stat 2>/dev/null)" != Z ] && [ $i -lt 100 ]; do
+    sleep 0.1
+    i=$((i+1))
+  done
+fi
+set -a
+. %[3]q
+set +a
+nohup %[4]q >>%[5]q 2>&1 </dev/null &
+echo $! > %[2]q
+`, restartLog, pidFile, envFile, filepath.Join(bin, "baton-okta"), filepath.Join(dir, "connector.log"))
+	path = filepath.Join(dir, "restart-connector.sh")
+	if err := os.WriteFile(path, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return path, func() {
+		b, err := os.ReadFile(pidFile)
+		if err != nil {
+			return
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil {
+			return
+		}
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		for i := 0; i < 100 && syscall.Kill(pid, 0) == nil; i++ {
+			time.Sleep(50 * time.Millisecond) // waits for the process to end, not for time to pass
+		}
 	}
 }

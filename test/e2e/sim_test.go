@@ -135,6 +135,7 @@ type simCredential struct {
 	ClientID    string  `json:"client_id"`
 	CreatedAt   string  `json:"created_at"`
 	ExpiresTime *string `json:"expires_time"`
+	LastUsedAt  *string `json:"last_used_at"`
 	Revoked     bool    `json:"revoked"`
 	RevokedAt   *string `json:"revoked_at"`
 }
