@@ -322,7 +322,7 @@ func (b *backend) maintain(ctx context.Context, s logical.Storage, client *c1api
 	return errors.Join(errs...)
 }
 
-// sweep maintains every managed connector, at most rotation_concurrency at once.
+// sweep maintains the connectors whose work is due, at most rotation_concurrency at once.
 func (b *backend) sweep(ctx context.Context, s logical.Storage) error {
 	c, err := b.upstream(ctx, s)
 	if err == errNotConfigured {
@@ -335,7 +335,7 @@ func (b *backend) sweep(ctx context.Context, s logical.Storage) error {
 		return nil // C1 is not configured
 	}
 	client, cfg := c.c1, c.config
-	keys, err := listConnectors(ctx, s)
+	keys, err := b.dueConnectors(ctx, s, cfg)
 	if err != nil {
 		return err
 	}
