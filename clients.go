@@ -25,6 +25,7 @@ func (b *backend) httpOptions(c *pluginConfig) httpx.Options {
 		Timeout:    c.RequestTimeout,
 		MaxRetries: c.MaxRetries,
 		UserAgent:  "vault-plugin-c1/" + Version,
+		Transport:  gateTransport(nil), // the sweep's bound on upstream requests in flight
 	}
 	if b.tuneHTTP != nil {
 		b.tuneHTTP(&opts)

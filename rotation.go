@@ -322,7 +322,8 @@ func (b *backend) maintain(ctx context.Context, s logical.Storage, client *c1api
 	return errors.Join(errs...)
 }
 
-// sweep maintains the connectors whose work is due, at most rotation_concurrency at once.
+// sweep maintains the connectors whose work is due, with at most
+// rotation_concurrency upstream requests in flight (sweep_gate.go).
 func (b *backend) sweep(ctx context.Context, s logical.Storage) error {
 	c, err := b.upstream(ctx, s)
 	if err == errNotConfigured {
@@ -344,7 +345,8 @@ func (b *backend) sweep(ctx context.Context, s logical.Storage) error {
 		mu     sync.Mutex
 		failed int
 	)
-	g.SetLimit(cfg.RotationConcurrency)
+	g.SetLimit(sweepWorkersPerSlot * cfg.RotationConcurrency)
+	ctx = withUpstreamGate(ctx, cfg.RotationConcurrency)
 	for _, k := range keys {
 		g.Go(func() error {
 			if err := b.maintain(ctx, s, client, cfg, k); err != nil {
