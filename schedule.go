@@ -20,6 +20,9 @@ import (
 // recordStore notes the record, an invalidation notes its key, and a tick
 // recomputes the noted connectors before it takes the due ones.
 type dueSchedule struct {
+	// tick serializes the ticks' use of the schedule (rebuild, take the due).
+	tick sync.Mutex
+
 	mu    sync.Mutex
 	built bool
 	gen   uint64 // changes on reset, so a rebuild that overlapped one is redone
@@ -56,6 +59,8 @@ func (s *dueSchedule) touch(k connectorKey, e *connectorEntry) {
 // connectors are recomputed at the next tick, whatever the sweep did with them.
 func (b *backend) dueConnectors(ctx context.Context, s logical.Storage, cfg *pluginConfig) ([]connectorKey, error) {
 	sched := &b.mem.schedule
+	sched.tick.Lock()
+	defer sched.tick.Unlock()
 	now := b.now()
 	sched.mu.Lock()
 	built, gen := sched.built, sched.gen
