@@ -81,8 +81,8 @@ func newBackend(clock func() time.Time) *backend {
 		clock:      clock,
 		opLocks:    locksutil.CreateLocks(),
 		entryLocks: locksutil.CreateLocks(),
-		mem:        &memory{},
 	}
+	b.mem = &memory{clock: b.now}
 	b.oauth = newOAuthCache(func() time.Time { return b.clock() })
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),

@@ -17,9 +17,10 @@ import (
 // drops them all. Storage stays the truth: a copy is only ever one that
 // storage held at a moment no write has followed.
 
-// maxCachedRecords bounds the records held in memory; past it, an arbitrary
-// one is dropped for each one added (it is read from storage when needed).
-const maxCachedRecords = 20000
+// maxCachedRecords bounds the records held in memory (about 3 MB); past it,
+// an arbitrary one is dropped for each one added, and read from storage again
+// when needed. Records read often stay; a fleet's cold records do not fill memory.
+const maxCachedRecords = 4096
 
 // maxLeaseTTLFresh is how long the mount's max lease TTL is reused. Vault caps
 // every lease at the mount's max itself, so a stale value only makes a lease
@@ -29,6 +30,7 @@ const maxLeaseTTLFresh = 10 * time.Second
 
 // memory is the engine's in-memory state derived from storage.
 type memory struct {
+	clock    func() time.Time
 	records  recordCache
 	config   configCache
 	schedule dueSchedule
@@ -57,7 +59,7 @@ func (m *memory) forgetKey(key string) {
 	case strings.HasPrefix(key, connectorStoragePrefix):
 		if k, ok := connectorKeyOf(key); ok {
 			m.records.forget(k)
-			m.schedule.touch(k, nil)
+			m.schedule.touch(k)
 		}
 	}
 }
@@ -210,6 +212,13 @@ func (c *configCache) reset() {
 	c.cfg = nil
 	c.gen++
 	c.mu.Unlock()
+}
+
+// peek is the config held, or nil.
+func (c *configCache) peek() *pluginConfig {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cfg
 }
 
 // cachedConfig is the stored config, from memory when s is a recordStore.

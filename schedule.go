@@ -29,8 +29,14 @@ type dueSchedule struct {
 	queue dueQueue
 	items map[connectorKey]*dueItem
 	// touched are the connectors written or invalidated since the last
-	// tick, with the record written (nil: read it from storage).
-	touched map[connectorKey]*connectorEntry
+	// tick, with their next work when the write knew it.
+	touched map[connectorKey]dueNote
+}
+
+// dueNote is what a write told of a connector's next work.
+type dueNote struct {
+	at    time.Time
+	known bool // false: read the record again to know
 }
 
 // reset makes the next tick rebuild the schedule from storage.
@@ -41,17 +47,43 @@ func (s *dueSchedule) reset() {
 	s.mu.Unlock()
 }
 
-// touch notes that k's record changed to e (nil: unknown, read it again).
-func (s *dueSchedule) touch(k connectorKey, e *connectorEntry) {
+// touch notes that k's record changed in a way not known here: the next
+// tick reads it again.
+func (s *dueSchedule) touch(k connectorKey) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.noteLocked(k, dueNote{})
+}
+
+// noteRecord notes that k's record was written as e, computing its next work
+// with the config held in memory (or leaving it to the next tick when none is).
+// The note holds a time, not the record, so a burst of writes keeps no records alive.
+func (m *memory) noteRecord(k connectorKey, e *connectorEntry) {
+	s := &m.schedule
+	s.mu.Lock()
+	gen := s.gen
+	s.mu.Unlock()
+	note := dueNote{}
+	if cfg := m.config.peek(); cfg != nil {
+		note = dueNote{at: nextWork(policyFor(cfg, e), e, m.clock()), known: true}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gen != gen {
+		note = dueNote{} // the config changed meanwhile: compute it again
+	}
+	s.noteLocked(k, note)
+}
+
+// noteLocked records a note. The caller holds mu.
+func (s *dueSchedule) noteLocked(k connectorKey, n dueNote) {
 	if !s.built {
 		return // the rebuild reads it
 	}
 	if s.touched == nil {
-		s.touched = map[connectorKey]*connectorEntry{}
+		s.touched = map[connectorKey]dueNote{}
 	}
-	s.touched[k] = e
+	s.touched[k] = n
 }
 
 // dueConnectors returns the connectors whose next work is due at now, in the
@@ -76,15 +108,17 @@ func (b *backend) dueConnectors(ctx context.Context, s logical.Storage, cfg *plu
 	sched.touched = nil
 	sched.mu.Unlock()
 	next := make(map[connectorKey]time.Time, len(touched))
-	for k, e := range touched {
-		if e == nil {
-			var err error
-			if e, err = getConnector(ctx, s, k); err != nil {
-				b.Logger().Warn("reading a connector to index its due time; retrying on the next tick",
-					"connector", k.String(), "error", err)
-				sched.touch(k, nil)
-				continue
-			}
+	for k, note := range touched {
+		if note.known {
+			next[k] = note.at
+			continue
+		}
+		e, err := getConnector(ctx, s, k)
+		if err != nil {
+			b.Logger().Warn("reading a connector to index its due time; retrying on the next tick",
+				"connector", k.String(), "error", err)
+			sched.touch(k)
+			continue
 		}
 		next[k] = time.Time{}
 		if e != nil {
@@ -105,11 +139,8 @@ func (b *backend) dueConnectors(ctx context.Context, s logical.Storage, cfg *plu
 		it := heap.Pop(&sched.queue).(*dueItem)
 		delete(sched.items, it.key)
 		due = append(due, it.key)
-		if sched.touched == nil {
-			sched.touched = map[connectorKey]*connectorEntry{}
-		}
 		if _, ok := sched.touched[it.key]; !ok {
-			sched.touched[it.key] = nil
+			sched.noteLocked(it.key, dueNote{})
 		}
 	}
 	return due, nil

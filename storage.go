@@ -115,9 +115,9 @@ func putConnector(ctx context.Context, s logical.Storage, e *connectorEntry) err
 		return fmt.Errorf("storing connector %s: %w", k, err)
 	}
 	if rs, ok := s.(*recordStore); ok {
-		kept := e.clone()
-		rs.mem.records.set(k, kept)
-		rs.mem.schedule.touch(k, kept)
+		rs.mem.records.set(k, e)
+		_, _ = cachedConfig(ctx, rs) // so that the note can say when the record is due
+		rs.mem.noteRecord(k, e)
 	}
 	return nil
 }

@@ -15,7 +15,7 @@ import (
 
 // sweepWorkersPerSlot is how many connectors the sweep works on per upstream
 // request it may have in flight.
-const sweepWorkersPerSlot = 2
+const sweepWorkersPerSlot = 4
 
 type upstreamGateKey struct{}
 
