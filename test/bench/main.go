@@ -299,7 +299,8 @@ func (b *bench) vaultVersion() string {
 	if err != nil {
 		return "unknown"
 	}
-	return firstLine(string(out))
+	v, _, _ := strings.Cut(firstLine(string(out)), ",")
+	return v
 }
 
 func goVersion() string {
