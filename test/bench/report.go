@@ -67,7 +67,7 @@ func (r *report) markdown() string {
 	p("Written by `make bench` (`test/bench`); do not edit by hand. Measured on %s,", r.machine)
 	p("%s, %s, on %s in %s.", r.vaultVersion, r.goVersion, r.started.Format("2006-01-02 15:04 MST"), r.elapsed.Round(time.Second))
 	p("")
-	p("The benchmark starts the upstream simulator in its own process and a Vault dev")
+	p("The benchmark runs the upstream simulator in its own process and starts a Vault dev")
 	p("server (in-memory storage) on the same machine, mounts the built plugin, and")
 	p("drives it over Vault's HTTP API. Other work on the machine shows in the figures:")
 	p("compare ratios, which share the machine's state, rather than absolute times.")
