@@ -35,9 +35,11 @@ e2e: build vault
 dev-smoke: build vault
 	PLUGIN_VERSION=$(PLUGIN_VERSION) ./scripts/dev-smoke.sh
 
-## bench: speed goals (rotation sweep, coalesced reads)
-bench:
+## bench: speed goals. The Go benchmarks, then the real-Vault figures written to docs/performance.md
+bench: build vault
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+	$(GO) run ./test/bench -vault $(CURDIR)/.tools/bin/vault -plugin $(CURDIR)/$(BIN)/vault-plugin-c1 \
+	  -plugin-version $(PLUGIN_VERSION) -out docs/performance.md
 
 ## dev: a Vault dev server with the plugin mounted at c1/, against the simulator
 dev: build vault

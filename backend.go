@@ -63,6 +63,10 @@ type backend struct {
 	// rotation requests that waited for it are answered by it.
 	rotations rotationLog
 
+	// mem holds what is derived from storage in memory: connector records,
+	// the config, the due-time schedule (record_store.go, schedule.go).
+	mem *memory
+
 	// oauth coalesces and caches Aitronos token reads.
 	oauth *oauthCache
 
@@ -91,6 +95,7 @@ func newBackend(clock func() time.Time) *backend {
 		entryLocks: locksutil.CreateLocks(),
 	}
 	b.metrics = newEngineMetrics()
+	b.mem = &memory{clock: b.now}
 	b.oauth = newOAuthCache(func() time.Time { return b.clock() })
 	b.oauth.observe = b.metrics.observeAitronosCache
 	b.Backend = &framework.Backend{
@@ -123,7 +128,7 @@ func newBackend(clock func() time.Time) *backend {
 		WALRollback:       b.walRollback,
 		WALRollbackMinAge: walRollbackMinAge,
 		Invalidate:        b.invalidate,
-		Clean:             func(context.Context) { b.resetClients() },
+		Clean:             b.clean,
 		RunningVersion:    Version,
 	}
 	return b
@@ -132,18 +137,29 @@ func newBackend(clock func() time.Time) *backend {
 // now returns the engine's current time.
 func (b *backend) now() time.Time { return b.clock().UTC() }
 
-// invalidate drops the cached clients when another node changed the config.
+// invalidate drops what the engine holds in memory of a key another node
+// wrote: the clients and config on a config change, a connector's record.
 func (b *backend) invalidate(_ context.Context, key string) {
 	if key == configStorageKey {
 		b.resetClients()
 	}
+	b.mem.forgetKey(key)
+}
+
+// clean forgets everything held in memory when Vault unmounts or reloads the engine.
+func (b *backend) clean(context.Context) {
+	b.resetClients()
+	b.mem.reset()
 }
 
 // periodic runs the rotation sweep. Vault calls it about once a minute; it
-// writes storage, so it runs only where storage is writable.
+// writes storage, so it runs only where storage is writable. Where it is
+// not, memory is dropped, so that the node works from storage once it becomes
+// writable (a standby that became active rebuilds its schedule).
 func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
 	if !b.WriteSafeReplicationState() {
+		b.mem.reset()
 		return nil
 	}
-	return b.sweep(ctx, req.Storage)
+	return b.sweep(ctx, b.storageOf(req.Storage))
 }

@@ -39,3 +39,49 @@ func BenchmarkSweep1000DueConnectors(b *testing.B) {
 	}
 	b.ReportMetric(float64(e.rotations.Max()), "max-in-flight")
 }
+
+// BenchmarkIdleTick10000Connectors runs the periodic function over ten
+// thousand managed connectors of which none is due: it reads no record.
+func BenchmarkIdleTick10000Connectors(b *testing.B) {
+	const connectors = 10000
+	e := newTestEnv(b, upstreamsim.Options{})
+	e.configure(nil)
+	now := e.clock.Now()
+	for i := range connectors {
+		rec := &connectorEntry{AppID: fmt.Sprintf("app%05d", i), ConnectorID: "conn", RegisteredAt: now,
+			Current: &storedCredential{ID: fmt.Sprintf("cred%05d", i), ClientID: "client", ClientSecret: "secret",
+				CreatedAt: now, ExpiresTime: now.Add(720 * time.Hour)}}
+		if err := putConnector(context.Background(), e.storage, rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := e.tick(); err != nil { // builds the schedule
+		b.Fatal(err)
+	}
+	counted := e.countStorage()
+	b.ResetTimer()
+	for range b.N {
+		if err := e.tick(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	gets, _ := counted.counts()
+	b.ReportMetric(float64(gets["connectors"])/float64(b.N), "records-read/tick")
+}
+
+// BenchmarkCredsRead reads one connector's credential as a lease, in process.
+func BenchmarkCredsRead(b *testing.B) {
+	e := newTestEnv(b, upstreamsim.Options{CredentialTTL: 720 * time.Hour})
+	e.configure(nil)
+	e.register(nil)
+	counted := e.countStorage()
+	b.ResetTimer()
+	for range b.N {
+		e.mustDo(logical.ReadOperation, credsPath, nil)
+	}
+	b.StopTimer()
+	gets, writes := counted.counts()
+	b.ReportMetric(float64(gets["connectors"]+gets["config"])/float64(b.N), "storage-reads/op")
+	b.ReportMetric(float64(writes["connectors"])/float64(b.N), "storage-writes/op")
+}

@@ -510,6 +510,34 @@ func verifySlot(t time.Time, phase, interval time.Duration) int64 {
 	return slot
 }
 
+// nextVerify is when the current credential of e is next to be checked
+// upstream: now when a check is due, the start of its next slot otherwise,
+// the zero time when it is never checked.
+func nextVerify(e *connectorEntry, phase, interval time.Duration, now time.Time) time.Time {
+	if interval <= 0 || e.Current == nil || e.Deregistering || !e.registered() {
+		return time.Time{}
+	}
+	if verifyDue(e, phase, interval, now) {
+		return now
+	}
+	last := e.LastVerified
+	if last.Before(e.LastRotation) {
+		last = e.LastRotation
+	}
+	return time.Unix(0, (verifySlot(last, phase, interval)+1)*int64(interval)+int64(phase)).UTC()
+}
+
+// sweepDue is when the sweep next has work on connector k: its lifecycle
+// work (nextWork) or the upstream check of its current credential, whichever
+// comes first; the zero time when neither is planned.
+func sweepDue(cfg *pluginConfig, k connectorKey, e *connectorEntry, now time.Time) time.Time {
+	next := nextWork(policyFor(cfg, e), e, now)
+	if v := nextVerify(e, verifyPhase(k, cfg.VerifyInterval), cfg.VerifyInterval, now); !v.IsZero() && (next.IsZero() || v.Before(next)) {
+		next = v
+	}
+	return next
+}
+
 // recordVerify notes a check of the current credential: ok when the upstream
 // said it is valid.
 func (e *connectorEntry) recordVerify(result string, ok bool, now time.Time) {

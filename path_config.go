@@ -91,7 +91,7 @@ func pathConfig(b *backend) []*framework.Path {
 			"rotation_concurrency": {
 				Type:        framework.TypeInt,
 				Default:     defaultRotationConcurrency,
-				Description: "How many connectors the periodic sweep works on at once (1 to 64).",
+				Description: "How many upstream requests the periodic sweep has in flight at once (1 to 64).",
 			},
 			"aitronos_url": {
 				Type:        framework.TypeString,

@@ -252,52 +252,76 @@ func formatTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
+// leaseHorizonSlack is how far past the end of the lease it issues a creds
+// read may move the credential's lease horizon, so that the reads of the
+// next minute find their leases covered and write nothing.
+const leaseHorizonSlack = time.Minute
+
+// leaseHorizon is where a read that issues a lease ending at end moves the
+// credential's lease horizon: end plus leaseHorizonSlack, but never past the
+// credential's planned revocation while that is fixed (its rotation is not
+// yet due) nor past its expiry. Leases capped by the planned revocation, the
+// usual case, thus move the horizon once, exactly to their end; a replaced
+// credential's revocation waits at most leaseHorizonSlack longer otherwise.
+func leaseHorizon(p rotationPolicy, c *storedCredential, now, end time.Time) time.Time {
+	h := end.Add(leaseHorizonSlack)
+	if due, ok := p.rotationDue(c, now); ok && now.Before(due) {
+		if planned, _ := p.plannedRevocation(c, now); planned.Before(h) {
+			h = planned
+		}
+	}
+	if exp := c.ExpiresTime; !exp.IsZero() && exp.Before(h) {
+		h = exp
+	}
+	if h.Before(end) {
+		h = end
+	}
+	return h
+}
+
+// credsRead serves the current credential as a lease. The config and the
+// record come from memory (a recordStore keeps them coherent); storage is
+// written only when the lease reaches past the credential's lease horizon.
 func (b *backend) credsRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	k, err := connectorKeyFrom(d)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := requireConfig(ctx, req.Storage)
+	cfg, err := cachedConfig(ctx, req.Storage)
 	if err != nil {
 		return nil, err
 	}
-	maxTTL := b.System().MaxLeaseTTL()
+	maxTTL := b.maxLeaseTTL()
 	now := b.now()
 
-	var (
-		served *storedCredential
-		policy rotationPolicy
-		ttl    time.Duration
-	)
-	// Record how far the lease reaches, so the credential, once replaced,
-	// is revoked only after this lease has ended.
-	_, err = b.updateConnector(ctx, req.Storage, k, func(e *connectorEntry) (*connectorEntry, error) {
-		if e == nil {
-			return nil, notManaged(k)
-		}
-		c := e.Current
-		if c == nil {
-			return nil, logical.CodedError(http.StatusServiceUnavailable,
-				fmt.Sprintf("connector %s has no current credential: write rotate/%s to create one", k, k))
-		}
-		policy = policyFor(cfg, e)
-		planned, _ := policy.plannedRevocation(c, now)
-		var ok bool
-		ttl, ok = leaseTTL(now, maxTTL, c.ExpiresTime, planned)
-		if !ok {
-			return nil, logical.CodedError(http.StatusServiceUnavailable,
-				fmt.Sprintf("the current credential %s of connector %s has expired or is about to; "+
-					"it is rotated on the next periodic run, or now with a write to rotate/%s", c.ID, k, k))
-		}
-		served = c
-		if end := now.Add(ttl); end.After(c.LeaseHorizon) {
-			c.LeaseHorizon = end
-			return e, nil
-		}
-		return nil, nil
-	})
+	e, err := getConnector(ctx, req.Storage, k)
 	if err != nil {
 		return nil, err
+	}
+	served, ttl, err := credsLease(cfg, k, e, now, maxTTL)
+	if err != nil {
+		return nil, err
+	}
+	policy := policyFor(cfg, e)
+	if end := now.Add(ttl); end.After(served.LeaseHorizon) {
+		// Record how far the lease reaches, so the credential, once
+		// replaced, is revoked only after this lease has ended. Under the
+		// entry lock, from the record as stored now.
+		_, err = b.updateConnector(ctx, req.Storage, k, func(e *connectorEntry) (*connectorEntry, error) {
+			if served, ttl, err = credsLease(cfg, k, e, now, maxTTL); err != nil {
+				return nil, err
+			}
+			policy = policyFor(cfg, e)
+			end := now.Add(ttl)
+			if !end.After(served.LeaseHorizon) {
+				return nil, nil
+			}
+			served.LeaseHorizon = leaseHorizon(policy, served, now, end)
+			return e, nil
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 
 	data := credentialSummary(k, served)
@@ -305,6 +329,30 @@ func (b *backend) credsRead(ctx context.Context, req *logical.Request, d *framew
 	maps.Copy(data, staticCredsFields(policy, served, now))
 	internal := map[string]any{"app_id": k.AppID, "connector_id": k.ConnectorID, "credential_id": served.ID}
 	return leaseResponse(b.Secret(secretTypeC1Credential), data, internal, ttl), nil
+}
+
+// credsLease is the credential a creds read of record e serves at now, and
+// its lease TTL; an error when there is none to serve.
+func credsLease(cfg *pluginConfig, k connectorKey, e *connectorEntry, now time.Time, maxTTL time.Duration) (*storedCredential, time.Duration, error) {
+	if e == nil {
+		return nil, 0, notManaged(k)
+	}
+	if e.Deregistering {
+		return nil, 0, errDeregistering(k)
+	}
+	c := e.Current
+	if c == nil {
+		return nil, 0, logical.CodedError(http.StatusServiceUnavailable,
+			fmt.Sprintf("connector %s has no current credential: write rotate/%s to create one", k, k))
+	}
+	planned, _ := policyFor(cfg, e).plannedRevocation(c, now)
+	ttl, ok := leaseTTL(now, maxTTL, c.ExpiresTime, planned)
+	if !ok {
+		return nil, 0, logical.CodedError(http.StatusServiceUnavailable,
+			fmt.Sprintf("the current credential %s of connector %s has expired or is about to; "+
+				"it is rotated on the next periodic run, or now with a write to rotate/%s", c.ID, k, k))
+	}
+	return c, ttl, nil
 }
 
 func (b *backend) credsDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {

@@ -92,7 +92,7 @@ func (b *backend) oauthRead(field string) framework.OperationFunc {
 		if ends[0].IsZero() {
 			ends[0] = now.Add(unknownExpiryTTL)
 		}
-		ttl, ok := leaseTTL(now, b.System().MaxLeaseTTL(), ends...)
+		ttl, ok := leaseTTL(now, b.maxLeaseTTL(), ends...)
 		if !ok {
 			return nil, unusable(what, "its access token has expired; the upstream refreshes it, read again shortly")
 		}

@@ -90,8 +90,28 @@ func (k connectorKey) String() string { return k.AppID + "/" + k.ConnectorID }
 
 func (k connectorKey) storageKey() string { return connectorStoragePrefix + k.String() }
 
-// getConnector loads a connector's record; nil when it is not managed.
+// getConnector loads a connector's record; nil when it is not managed. Through
+// a recordStore it is a copy of the record held in memory, or read once and
+// then held. The caller may modify it.
 func getConnector(ctx context.Context, s logical.Storage, k connectorKey) (*connectorEntry, error) {
+	rs, ok := s.(*recordStore)
+	if !ok {
+		return readConnector(ctx, s, k)
+	}
+	e, slot := rs.mem.records.lookup(k)
+	if slot == nil {
+		return e, nil
+	}
+	e, err := readConnector(ctx, rs.Storage, k)
+	if err != nil {
+		return nil, err
+	}
+	rs.mem.records.fill(k, slot, e)
+	return e, nil
+}
+
+// readConnector reads and decodes a connector's record from s.
+func readConnector(ctx context.Context, s logical.Storage, k connectorKey) (*connectorEntry, error) {
 	raw, err := s.Get(ctx, k.storageKey())
 	if err != nil {
 		return nil, fmt.Errorf("reading connector %s: %w", k, err)
@@ -106,15 +126,31 @@ func getConnector(ctx context.Context, s logical.Storage, k connectorKey) (*conn
 	return entry, nil
 }
 
-// putConnector stores a connector's record.
+// putConnector stores a connector's record. Through a recordStore, memory
+// then holds it and the due-time schedule notes it. Writers hold the
+// connector's entry lock (updateConnector).
 func putConnector(ctx context.Context, s logical.Storage, e *connectorEntry) error {
 	k := connectorKey{e.AppID, e.ConnectorID}
 	raw, err := logical.StorageEntryJSON(k.storageKey(), e)
 	if err != nil {
 		return fmt.Errorf("encoding connector %s: %w", k, err)
 	}
+	// Through a recordStore, Put drops memory's copy before and after the write.
 	if err := s.Put(ctx, raw); err != nil {
 		return fmt.Errorf("storing connector %s: %w", k, err)
+	}
+	if rs, ok := s.(*recordStore); ok {
+		rs.mem.records.set(k, e)
+		_, _ = cachedConfig(ctx, rs) // so that the note can say when the record is due
+		rs.mem.noteRecord(k, e)
+	}
+	return nil
+}
+
+// deleteConnector deletes a connector's record (and memory's copy).
+func deleteConnector(ctx context.Context, s logical.Storage, k connectorKey) error {
+	if err := s.Delete(ctx, k.storageKey()); err != nil {
+		return fmt.Errorf("deleting connector %s: %w", k, err)
 	}
 	return nil
 }
@@ -155,6 +191,7 @@ var errConnectorGone = fmt.Errorf("connector is not managed")
 func (b *backend) updateConnector(ctx context.Context, s logical.Storage, k connectorKey,
 	change func(e *connectorEntry) (*connectorEntry, error),
 ) (*connectorEntry, error) {
+	s = b.storageOf(s)
 	lock := locksutil.LockForKey(b.entryLocks, k.String())
 	lock.Lock()
 	defer lock.Unlock()
@@ -169,10 +206,7 @@ func (b *backend) updateConnector(ctx context.Context, s logical.Storage, k conn
 	}
 	switch {
 	case next == deleteRecord:
-		if err := s.Delete(ctx, k.storageKey()); err != nil {
-			return nil, fmt.Errorf("deleting connector %s: %w", k, err)
-		}
-		return nil, nil
+		return nil, deleteConnector(ctx, s, k)
 	case next == nil:
 		return entry, nil
 	}

@@ -15,7 +15,8 @@ import (
 // This file is the periodic sweep: it goes through the managed connectors
 // and carries out, for each, the work that planWork (lifecycle.go) decides.
 
-// sweep maintains every managed connector, at most rotation_concurrency at once.
+// sweep maintains the connectors whose work is due (due_schedule.go), with at
+// most rotation_concurrency upstream requests in flight (sweep_gate.go).
 func (b *backend) sweep(ctx context.Context, s logical.Storage) error {
 	c, err := b.upstream(ctx, s)
 	if err == errNotConfigured {
@@ -28,7 +29,7 @@ func (b *backend) sweep(ctx context.Context, s logical.Storage) error {
 		return nil // C1 is not configured
 	}
 	client, cfg := c.c1, c.config
-	keys, err := listConnectors(ctx, s)
+	keys, err := b.dueConnectors(ctx, s, cfg)
 	if err != nil {
 		return err
 	}
@@ -37,7 +38,8 @@ func (b *backend) sweep(ctx context.Context, s logical.Storage) error {
 		mu     sync.Mutex
 		failed int
 	)
-	g.SetLimit(cfg.RotationConcurrency)
+	g.SetLimit(sweepWorkersPerSlot * cfg.RotationConcurrency)
+	ctx = withUpstreamGate(ctx, cfg.RotationConcurrency)
 	for _, k := range keys {
 		g.Go(func() error {
 			if err := b.maintain(ctx, s, client, cfg, k); err != nil {

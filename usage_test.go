@@ -108,6 +108,34 @@ func (e *testEnv) connectorLogin(id string) {
 	}
 }
 
+func TestNextVerifyIsTheStartOfTheNextSlot(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	e := &connectorEntry{Current: &storedCredential{ID: "c"}, LastRotation: t0}
+	const interval = 10 * time.Minute
+	phase := 3 * time.Minute // slots start at :03, :13, :23, ...
+	if got := nextVerify(e, phase, interval, t0.Add(time.Minute)); !got.Equal(t0.Add(3 * time.Minute)) {
+		t.Errorf("before the first slot: next check %s, want 12:03", got.Format("15:04"))
+	}
+	if got := nextVerify(e, phase, interval, t0.Add(5*time.Minute)); !got.Equal(t0.Add(5 * time.Minute)) {
+		t.Errorf("a check that is due: next check %s, want now (12:05)", got.Format("15:04"))
+	}
+	e.recordVerify("ok", true, t0.Add(5*time.Minute))
+	if got := nextVerify(e, phase, interval, t0.Add(6*time.Minute)); !got.Equal(t0.Add(13 * time.Minute)) {
+		t.Errorf("after a check at 12:05: next check %s, want 12:13", got.Format("15:04"))
+	}
+	if got := nextVerify(e, phase, 0, t0); !got.IsZero() {
+		t.Errorf("verify_interval 0: next check %s, want none", got)
+	}
+	// The sweep's index takes the check when it comes before any other work.
+	cfg := &pluginConfig{Policy: rotationPolicy{RotationPeriod: 24 * time.Hour}, VerifyInterval: interval}
+	k := connectorKey{"app", "conn"}
+	e.Current.CreatedAt = t0
+	want := nextVerify(e, verifyPhase(k, interval), interval, t0.Add(6*time.Minute))
+	if got := sweepDue(cfg, k, e, t0.Add(6*time.Minute)); !got.Equal(want) || got.After(t0.Add(16*time.Minute)) {
+		t.Errorf("sweepDue %s, want the next check %s", got, want)
+	}
+}
+
 func TestRevocationHeldBackWhileTheCredentialIsUsed(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
 	first := e.configureAndRegister(map[string]any{"revoke_grace": "10m", "revoke_max_delay": "1h", "rotation_period": "24h", "verify_interval": 0})
