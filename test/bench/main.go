@@ -207,7 +207,9 @@ func (b *bench) register(mount, prefix string, from, to int) error {
 // move, timed by the plugin process's CPU time around it.
 func (b *bench) ticks(r *report) error {
 	mount, other := "c1tick", "c1tick-moved"
-	if err := b.mount(mount, nil); err != nil {
+	// Idle: nothing due, upstream checks of the current credentials included
+	// (each verify_interval they are work that is due, one read a connector).
+	if err := b.mount(mount, map[string]any{"verify_interval": 0}); err != nil {
 		return err
 	}
 	pid, err := processOf(b.pluginBin)
@@ -264,7 +266,8 @@ func (b *bench) ticks(r *report) error {
 func (b *bench) sweep(r *report) error {
 	const mount = "c1sweep"
 	b.up.sim.SetCredentialTTL(0) // credentials that never expire: due only by age
-	if err := b.mount(mount, map[string]any{"rotation_period": 0, "revoke_grace": "24h", "rotation_concurrency": sweepConcurrency}); err != nil {
+	if err := b.mount(mount, map[string]any{"rotation_period": 0, "revoke_grace": "24h", "verify_interval": 0,
+		"rotation_concurrency": sweepConcurrency}); err != nil {
 		return err
 	}
 	log.Printf("registering %d connectors for the sweep", sweepConnectors)
@@ -275,15 +278,17 @@ func (b *bench) sweep(r *report) error {
 	defer b.up.sim.ClearFaults()
 	b.up.rot.reset()
 	before := b.up.sim.Calls(upstreamsim.OpRotate)
-	if err := b.configure(mount, map[string]any{"rotation_period": 1}); err != nil {
+	// A schedule that fires every minute makes every credential due at the
+	// next minute boundary (a rotation period under two ticks is refused).
+	if err := b.configure(mount, map[string]any{"rotation_schedule": "* * * * *"}); err != nil {
 		return err
 	}
-	time.Sleep(1100 * time.Millisecond) // every credential is now older than rotation_period
+	time.Sleep(time.Until(time.Now().Truncate(time.Minute).Add(time.Minute + time.Second)))
 	log.Printf("sweeping %d due connectors", sweepConnectors)
 	if err := b.v.remount(mount, mount+"-moved"); err != nil {
 		return err
 	}
-	if err := b.configure(mount+"-moved", map[string]any{"rotation_period": 0}); err != nil {
+	if err := b.configure(mount+"-moved", map[string]any{"rotation_schedule": ""}); err != nil {
 		return err
 	}
 	span, inFlight := b.up.rot.span()
