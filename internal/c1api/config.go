@@ -27,7 +27,8 @@ type Config struct {
 	// AccessToken is a static bearer token. Set exactly one of AccessToken
 	// or ClientID with ClientSecret.
 	AccessToken string
-	// HTTP configures the request path (timeouts, retries, transport).
+	// HTTP configures the request path (timeouts, retries, transport). Its
+	// ParseError, when nil, reads C1's error bodies.
 	HTTP httpx.Options
 	// Now is the clock for assertion times and token expiry; default time.Now.
 	Now func() time.Time
@@ -61,6 +62,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.HTTP.Transport == nil { // one connection pool for logins and calls
 		cfg.HTTP.Transport = cleanhttp.DefaultPooledTransport()
+	}
+	if cfg.HTTP.ParseError == nil {
+		cfg.HTTP.ParseError = parseError
 	}
 	c := &Client{server: server}
 	var src oauth2.TokenSource
