@@ -358,7 +358,7 @@ func TestLoginFailureHidesSecrets(t *testing.T) {
 		t.Fatal("want an error")
 	}
 	text := err.Error()
-	if text != "c1 login: token endpoint answered 401: invalid_client: assertion rejected: [redacted]" {
+	if text != "c1 login: POST /auth/v1/token: 401 Unauthorized: invalid_client: assertion rejected: [redacted] (after 1 attempt)" {
 		t.Fatalf("error text %q", text)
 	}
 	var he *httpx.Error

@@ -90,8 +90,8 @@ func New(cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("c1: %w", err)
 		}
 		u, _ := url.Parse(server)
-		c.tokens = newTokenCache(&login{http: httpx.New(cfg.HTTP), tokenURL: server + tokenPath,
-			audience: u.Hostname(), clientID: cfg.ClientID, key: key, now: now})
+		c.tokens = &tokenCache{login: &login{http: httpx.New(cfg.HTTP), tokenURL: server + tokenPath,
+			audience: u.Hostname(), clientID: cfg.ClientID, key: key, now: now}}
 		src = c.tokens
 	}
 	api := cfg.HTTP
