@@ -52,12 +52,6 @@ type call struct {
 	retryAfter   time.Duration
 }
 
-// bodyError is a 2xx answer that could not be read or decoded.
-type bodyError struct {
-	error
-	retry bool // another attempt might read it well
-}
-
 // Do sends req and decodes a 2xx JSON answer into out, unless out is nil.
 // Every failure of a request sent is an *Error carrying its Outcome.
 func (c *Client) Do(ctx context.Context, req Request, out any) error {
@@ -175,15 +169,15 @@ func (a *call) RoundTrip(r *http.Request) (*http.Response, error) {
 // failed login below this request (it had its own retries) or a Retry-After
 // longer than the request may still wait.
 func (a *call) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
-	var be *bodyError
 	wait, hasWait := retryAfter(resp)
 	deadline, hasDeadline := ctx.Deadline()
 	a.retryAfter = wait
+	// Invalid JSON (a cut answer) may read well another time; valid JSON of
+	// the wrong shape or too much of it will not.
+	malformed := errors.Is(err, ErrMalformedBody) && !errors.As(err, new(*json.SyntaxError))
 	switch {
-	case a.acted && !a.Idempotent, errors.As(err, new(*Error)):
+	case a.acted && !a.Idempotent, errors.As(err, new(*Error)), errors.Is(err, ErrBodyTooLarge), malformed:
 		return false, nil
-	case errors.As(err, &be):
-		return be.retry, nil
 	case err != nil:
 		return retryablehttp.ErrorPropagatedRetryPolicy(ctx, nil, err)
 	case hasWait && (wait > a.opts.MaxRetryAfter || hasDeadline && time.Now().Add(wait).After(deadline)):
@@ -192,39 +186,36 @@ func (a *call) checkRetry(ctx context.Context, resp *http.Response, err error) (
 	return retryable[resp.StatusCode], nil
 }
 
-// decode reads a 2xx answer within the size cap and decodes it into out.
+// decode reads a 2xx answer within the size cap and decodes it into out
+// (left as it was when the answer is not valid JSON). encoding/json's
+// errors quote no more of the answer than a character or a number.
 func (a *call) decode(resp *http.Response, out any) error {
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+	if resp.StatusCode/100 != 2 {
 		return nil
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(nil, resp.Body, a.opts.MaxBodyBytes))
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
-		return &bodyError{fmt.Errorf("%w: more than %d bytes", ErrBodyTooLarge, tooLarge.Limit), false}
+		return fmt.Errorf("%w: more than %d bytes", ErrBodyTooLarge, tooLarge.Limit)
 	case err != nil:
-		return &bodyError{fmt.Errorf("read answer: %w", stripURL(err)), true}
+		return fmt.Errorf("read answer: %w", err)
 	case out == nil:
 		return nil
 	}
 	if err := json.Unmarshal(body, out); err != nil {
-		// Invalid JSON (a cut answer) leaves out as it was and may read
-		// well another time; valid JSON of the wrong shape will not.
-		return &bodyError{fmt.Errorf("%w: %s", ErrMalformedBody, describeJSONError(err)), errors.As(err, new(*json.SyntaxError))}
+		return fmt.Errorf("%w: %w", ErrMalformedBody, err)
 	}
 	return nil
 }
 
 // finish turns the retry loop's result into Do's answer.
 func (a *call) finish(resp *http.Response, err error) error {
-	var be *bodyError
 	switch {
-	case err == nil && resp.StatusCode >= 200 && resp.StatusCode <= 299:
+	case err == nil && resp.StatusCode/100 == 2:
 		return nil
 	case errors.As(err, new(*Error)) && !a.acted: // a failed login; it says not applied
 		return stripURL(err)
-	case errors.As(err, &be):
-		err = be.error
 	}
 	e := &Error{Op: a.Op, Method: a.method, Path: a.path, Attempts: a.attempts, Outcome: OutcomeNotApplied,
 		RetryAfter: a.retryAfter, Err: stripURL(err)}
@@ -234,7 +225,7 @@ func (a *call) finish(resp *http.Response, err error) error {
 	if resp != nil {
 		e.Status = resp.StatusCode
 	}
-	if resp != nil && be == nil { // an answer that is not 2xx: what the upstream says
+	if resp != nil && resp.StatusCode/100 != 2 { // what the upstream says
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBodyBytes))
 		code, msg, trace := a.opts.parseError(resp.StatusCode, body)
 		a.mu.Lock()

@@ -8,13 +8,13 @@ import (
 	"time"
 )
 
-// ErrBodyTooLarge is the cause of an *Error whose 2xx answer exceeded
-// Options.MaxBodyBytes.
-var ErrBodyTooLarge = errors.New("answer body too large")
-
-// ErrMalformedBody is the cause of an *Error whose 2xx answer could not be
-// decoded.
-var ErrMalformedBody = errors.New("malformed answer body")
+// The causes of an *Error whose 2xx answer could not be used.
+var (
+	// ErrBodyTooLarge: the answer exceeded Options.MaxBodyBytes.
+	ErrBodyTooLarge = errors.New("answer body too large")
+	// ErrMalformedBody: the answer could not be decoded.
+	ErrMalformedBody = errors.New("malformed answer body")
+)
 
 // Outcome says whether a request was carried out upstream. Every upstream
 // call can fail after it acted: a caller that creates something upstream
@@ -83,31 +83,23 @@ type Error struct {
 // Error formats e as "op: METHOD /path: 429 Too Many Requests: CODE: message
 // (trace id T): cause (the upstream asks to wait 1m0s) (after N attempts)".
 func (e *Error) Error() string {
-	s := e.Method + " " + e.Path
-	if e.Op != "" {
-		s = e.Op + ": " + s
-	}
-	if e.Status != 0 {
-		s += strings.TrimRight(fmt.Sprintf(": %d %s", e.Status, http.StatusText(e.Status)), " ")
-	}
-	for _, part := range []string{e.Code, e.Message} {
-		if part != "" {
-			s += ": " + part
+	var b strings.Builder
+	add := func(ok bool, format string, args ...any) {
+		if ok {
+			fmt.Fprintf(&b, format, args...)
 		}
 	}
-	if e.TraceID != "" {
-		s += " (trace id " + e.TraceID + ")"
-	}
-	if e.Err != nil {
-		s += ": " + e.Err.Error()
-	}
-	if e.RetryAfter > 0 {
-		s += " (the upstream asks to wait " + e.RetryAfter.String() + ")"
-	}
-	if e.Attempts == 1 {
-		return s + " (after 1 attempt)"
-	}
-	return fmt.Sprintf("%s (after %d attempts)", s, e.Attempts)
+	add(e.Op != "", "%s: ", e.Op)
+	add(true, "%s %s", e.Method, e.Path)
+	add(e.Status != 0, ": %s", strings.TrimSpace(fmt.Sprint(e.Status, " ", http.StatusText(e.Status))))
+	add(e.Code != "", ": %s", e.Code)
+	add(e.Message != "", ": %s", e.Message)
+	add(e.TraceID != "", " (trace id %s)", e.TraceID)
+	add(e.Err != nil, ": %v", e.Err)
+	add(e.RetryAfter > 0, " (the upstream asks to wait %s)", e.RetryAfter)
+	add(e.Attempts == 1, " (after 1 attempt)")
+	add(e.Attempts != 1, " (after %d attempts)", e.Attempts)
+	return b.String()
 }
 
 // Unwrap returns the underlying cause.

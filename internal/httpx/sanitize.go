@@ -1,9 +1,7 @@
 package httpx
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -58,22 +56,6 @@ func cleanText(s string, max int) string {
 		return string(r[:max]) + "…"
 	}
 	return s
-}
-
-// describeJSONError explains a decoding failure without quoting the body.
-// Other errors come from encoding/json (which quotes no more than a
-// character or a number) or from this module's own decoders, which quote no
-// values.
-func describeJSONError(err error) string {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return fmt.Sprintf("invalid JSON at byte %d", se.Offset)
-	case errors.As(err, &te):
-		return strings.TrimPrefix(fmt.Sprintf("field %s: unexpected JSON %s", te.Field, te.Value), "field : ")
-	}
-	return err.Error()
 }
 
 // stripURL drops the *url.Error wrapper, whose text quotes the full URL.
