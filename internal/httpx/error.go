@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -34,16 +35,11 @@ const (
 	OutcomeApplied
 )
 
+// outcomeNames are the names of the outcomes other than unknown.
+var outcomeNames = map[Outcome]string{OutcomeNotApplied: "not_applied", OutcomeApplied: "applied"}
+
 // String returns "unknown", "not_applied" or "applied".
-func (o Outcome) String() string {
-	switch o {
-	case OutcomeNotApplied:
-		return "not_applied"
-	case OutcomeApplied:
-		return "applied"
-	}
-	return "unknown"
-}
+func (o Outcome) String() string { return cmp.Or(outcomeNames[o], "unknown") }
 
 // OutcomeOf returns the outcome of the call that returned err: applied for
 // nil, the Outcome of the first *Error in err's chain, else unknown.
@@ -61,23 +57,20 @@ func OutcomeOf(err error) Outcome {
 // Error describes a failed request. It never holds a header value, a request
 // body, a query string or any other request secret.
 type Error struct {
-	Op      string // the operation, e.g. "c1 rotate credential"
-	Method  string
-	Path    string // the URL path only (escaped), never the query
-	Status  int    // of the last answer; 0 when none came
-	Code    string // the upstream error code, when the answer carried one
-	Message string // the upstream message, sanitised and truncated
-	TraceID string // the upstream trace or request id, when known
-	// Attempts is how many attempts were made.
-	Attempts int
-	// Outcome says whether the upstream may have carried the request out.
-	Outcome Outcome
+	Op       string // the operation, e.g. "c1 rotate credential"
+	Method   string
+	Path     string  // the URL path only (escaped), never the query
+	Status   int     // of the last answer; 0 when none came
+	Code     string  // the upstream error code, when the answer carried one
+	Message  string  // the upstream message, sanitised and truncated
+	TraceID  string  // the upstream trace or request id, when known
+	Attempts int     // how many attempts were made
+	Outcome  Outcome // whether the upstream may have carried the request out
 	// RetryAfter is the wait the last answer asked for in Retry-After (0
 	// when none). One longer than the request could still wait fails the
 	// call at once; callers can defer to it.
 	RetryAfter time.Duration
-	// Err is the cause of a network error, cancellation or bad answer.
-	Err error
+	Err        error // the cause of a network error, cancellation or bad answer
 }
 
 // Error formats e as "op: METHOD /path: 429 Too Many Requests: CODE: message
