@@ -70,7 +70,7 @@ type login struct {
 	tokenURL, audience, clientID string
 	key                          ed25519.PrivateKey
 	now                          func() time.Time // stamps the assertions
-	due                          time.Time        // by now, when the last token is to be replaced
+	due                          time.Time        // when, by the clock now, the last token is to be replaced
 }
 
 // Token fetches a token, under tokenCache.mu. A failure is an *httpx.Error
