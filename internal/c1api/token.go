@@ -29,6 +29,9 @@ const (
 	assertionLife = 2 * time.Minute
 	// earlyRefresh is how long before its expiry a cached token is replaced.
 	earlyRefresh = time.Minute
+	// dueKey is the token's extra value holding when, by login.now, it is
+	// to be replaced.
+	dueKey = "vault-plugin-c1/due"
 )
 
 // tokenCache is the API calls' oauth2.TokenSource with client credentials:
@@ -42,16 +45,21 @@ type tokenCache struct {
 	login *login
 	mu    sync.Mutex
 	reuse oauth2.TokenSource // nil once reset
+	due   time.Time          // the cached token's due time, if any
 }
 
 // Token implements oauth2.TokenSource.
 func (c *tokenCache) Token() (*oauth2.Token, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.reuse == nil || !c.login.due.IsZero() && !c.login.now().Before(c.login.due) {
+	if c.reuse == nil || !c.due.IsZero() && !c.login.now().Before(c.due) {
 		c.reuse = oauth2.ReuseTokenSourceWithExpiry(nil, c.login, earlyRefresh)
 	}
-	return c.reuse.Token()
+	tok, err := c.reuse.Token()
+	if err == nil {
+		c.due, _ = tok.Extra(dueKey).(time.Time)
+	}
+	return tok, err
 }
 
 // reset drops the cached token.
@@ -69,12 +77,11 @@ type login struct {
 	http                         *httpx.Client
 	tokenURL, audience, clientID string
 	key                          ed25519.PrivateKey
-	now                          func() time.Time // stamps the assertions
-	due                          time.Time        // when, by the clock now, the last token is to be replaced
+	now                          func() time.Time // stamps the assertions and due times
 }
 
-// Token fetches a token, under tokenCache.mu. A failure is an *httpx.Error
-// that says not applied: no API request was sent.
+// Token fetches a token. A failure is an *httpx.Error that says not
+// applied: no API request was sent.
 func (l *login) Token() (*oauth2.Token, error) {
 	var ans struct {
 		AccessToken string      `json:"access_token"`
@@ -94,9 +101,9 @@ func (l *login) Token() (*oauth2.Token, error) {
 		err = errors.New("token endpoint answered an expires_in that is not a non-negative number")
 	default:
 		tok := &oauth2.Token{AccessToken: ans.AccessToken, TokenType: "Bearer"}
-		l.due = time.Time{}
 		if life := time.Duration(secs * float64(time.Second)); life > 0 {
-			tok.Expiry, l.due = time.Now().Add(life), l.now().Add(life-earlyRefresh)
+			tok.Expiry = time.Now().Add(life)
+			tok = tok.WithExtra(map[string]any{dueKey: l.now().Add(life - earlyRefresh)})
 		}
 		return tok, nil
 	}
