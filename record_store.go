@@ -18,10 +18,11 @@ import (
 // drops them all. Storage stays the truth: a copy is only ever one that
 // storage held at a moment no write has followed.
 
-// maxCachedRecords bounds the records held in memory (about 3 MB); past it,
+// maxCachedRecords bounds the records held in memory (under 1 MB); past it,
 // an arbitrary one is dropped for each one added, and read from storage again
-// when needed. Records read often stay; a fleet's cold records do not fill memory.
-const maxCachedRecords = 4096
+// when needed. Records read often stay; a fleet's cold records do not fill
+// memory, and fewer secrets sit in the plugin's heap.
+const maxCachedRecords = 1024
 
 // maxLeaseTTLFresh is how long the mount's max lease TTL is reused. Vault caps
 // every lease at the mount's max itself, so a stale value only makes a lease
