@@ -157,6 +157,7 @@ type adminCredential struct {
 	LastUsedAt  *string `json:"last_used_at"`
 	Revoked     bool    `json:"revoked"`
 	RevokedAt   *string `json:"revoked_at"`
+	Live        bool    `json:"live"`
 }
 
 func (s *Server) adminListCredentials(r *http.Request) (any, int, error) {
@@ -175,7 +176,7 @@ func (s *Server) adminListCredentials(r *http.Request) (any, int, error) {
 			ID: c.ID, AppID: c.AppID, ConnectorID: c.ConnectorID, ClientID: c.ClientID,
 			DisplayName: c.DisplayName, CreatedAt: protoTime(c.CreatedAt),
 			ExpiresTime: opt(c.ExpiresTime), LastUsedAt: opt(c.LastUsedAt),
-			Revoked: c.Revoked, RevokedAt: opt(c.RevokedAt),
+			Revoked: c.Revoked, RevokedAt: opt(c.RevokedAt), Live: c.Live,
 		}
 	}
 	return map[string]any{"credentials": out}, 0, nil
