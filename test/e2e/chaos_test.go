@@ -25,10 +25,14 @@ const (
 	chaosDefaultKills = 6
 	// chaosSpan is the least time the kills are spread over, so that the
 	// periodic function runs while the plugin is being killed.
-	chaosSpan           = 40 * time.Second
-	chaosMinGap         = 800 * time.Millisecond
-	chaosConnectors     = 4
-	chaosCredentialTTL  = 3 * time.Minute
+	chaosSpan       = 40 * time.Second
+	chaosMinGap     = 800 * time.Millisecond
+	chaosConnectors = 4
+	// chaosCredentialTTL is short enough (two ticks) that a credential is
+	// due for rotation from its creation: every sweep rotates every
+	// connector, and a lease lasts at most revoke_grace, so the sweep
+	// revokes what the load retired on its next tick.
+	chaosCredentialTTL  = 2 * time.Minute
 	chaosVaultKillRatio = 10 // about one kill in ten is of Vault itself
 )
 
