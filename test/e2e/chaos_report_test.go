@@ -76,7 +76,7 @@ func machine() string {
 	}
 	vault := "vault ?"
 	if out, err := exec.Command(vaultBin, "version").Output(); err == nil {
-		vault = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+		vault, _, _ = strings.Cut(strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0]), ", built")
 	}
 	return fmt.Sprintf("%s, %d CPUs%s, %s/%s, %s, %s", model, runtime.NumCPU(), mem, runtime.GOOS, runtime.GOARCH, runtime.Version(), vault)
 }
