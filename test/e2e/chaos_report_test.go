@@ -20,6 +20,7 @@ type chaosFigures struct {
 	chaos, total            time.Duration
 	rec                     map[string]int
 	creates, unknownCreates int
+	unknownRevoked          int
 	leases, leasesStopped   int
 	outlived                int
 	connectors, servesLive  int
@@ -39,12 +40,13 @@ func (f chaosFigures) markdown() string {
 	row("Rotations answered (failed)", fmt.Sprintf("%d (%d)", f.rec["rotations"], f.rec["rotations failed"]))
 	row("Credential reads answered (failed)", fmt.Sprintf("%d (%d)", f.rec["reads"], f.rec["reads failed"]))
 	row("Credentials created upstream", f.creates)
-	row("Unknown creates (id never reached the engine)", f.unknownCreates)
+	row("Creates never seen in an answer, a status or the storage (of which the engine revoked)",
+		fmt.Sprintf("%d (%d)", f.unknownCreates, f.unknownRevoked))
 	row("Leases recorded / checked against a stopped credential", fmt.Sprintf("%d / %d", f.leases, f.leasesStopped))
 	row("(a) Connectors serving a live credential", fmt.Sprintf("%d of %d", f.servesLive, f.connectors))
 	row("(b) Leases that outlived their credential", f.outlived)
 	row("(c) Served or stored credentials left live after deletion", f.leftKnown)
-	row("Unknown creates left live (until they expire)", f.leftUnknown)
+	row("Unknown creates left live (id never reached the engine; live until they expire)", f.leftUnknown)
 	row("Duration of the kills / of the whole test", fmt.Sprintf("%s / %s", f.chaos.Round(time.Second), f.total.Round(time.Second)))
 	row("Machine", machine())
 	return b.String()

@@ -28,11 +28,13 @@ const (
 	chaosSpan       = 40 * time.Second
 	chaosMinGap     = 800 * time.Millisecond
 	chaosConnectors = 4
-	// chaosCredentialTTL is short enough (two ticks) that a credential is
-	// due for rotation from its creation: every sweep rotates every
-	// connector, and a lease lasts at most revoke_grace, so the sweep
-	// revokes what the load retired on its next tick.
-	chaosCredentialTTL  = 2 * time.Minute
+	// Credentials live an hour upstream, so none expires during the test:
+	// after the connectors are deleted, every credential the engine knew
+	// of must have been revoked by it. The mount's max_lease_ttl keeps
+	// leases short (the engine never serves past it), so that the sweep
+	// revokes a replaced credential within a tick.
+	chaosCredentialTTL  = time.Hour
+	chaosMaxLeaseTTL    = 10 * time.Second
 	chaosVaultKillRatio = 10 // about one kill in ten is of Vault itself
 )
 
@@ -73,6 +75,7 @@ func TestChaos(t *testing.T) {
 		rawStorage:    true,
 		config:        map[string]any{"revoke_grace": 5, "request_timeout": 10},
 	})
+	e.v.cli("secrets", "tune", "-max-lease-ttl="+chaosMaxLeaseTTL.String(), mountPath)
 	const app = "app-chaos"
 	var conns []string
 	rec := newChaosRecord()
@@ -207,10 +210,14 @@ func TestChaos(t *testing.T) {
 	}
 	upstream = e.sim.credentials(app, "")
 	var leftKnown, leftUnknown, unknownCreates []string
+	unknownRevoked := 0
 	for _, c := range upstream {
 		known := rec.known(c.ID)
 		if !known {
 			unknownCreates = append(unknownCreates, c.ID)
+			if c.Revoked {
+				unknownRevoked++
+			}
 		}
 		if !c.Live {
 			continue
@@ -234,7 +241,7 @@ func TestChaos(t *testing.T) {
 		seed: seed, kills: kills, pluginKills: pluginKills, vaultKills: vaultKills,
 		chaos: chaosTime, total: time.Since(start),
 		rec:     rec.counts(),
-		creates: len(upstream), unknownCreates: len(unknownCreates),
+		creates: len(upstream), unknownCreates: len(unknownCreates), unknownRevoked: unknownRevoked,
 		leases: len(leases), leasesStopped: checkedStopped, outlived: outlived,
 		connectors: len(conns), servesLive: servesLive,
 		leftKnown: len(leftKnown), leftUnknown: len(leftUnknown),
