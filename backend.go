@@ -29,6 +29,11 @@ working, rotates them before they expire and revokes the old ones once their
 leases have ended.
 
 Write "config" first, then register a connector with "creds/<app_id>/<connector_id>".
+
+Disabling the mount ("vault secrets disable") deletes what the engine stored
+without revoking anything upstream: the credentials it created stay valid in C1
+until they expire. Delete every connector first (each "creds/<app_id>/<connector_id>"),
+check that "creds/" lists none, then disable the mount.
 `
 
 // backend is the secrets engine. It embeds the framework backend and holds the
@@ -39,10 +44,14 @@ type backend struct {
 	// clock is the time source of every decision the engine makes.
 	clock func() time.Time
 
+	// configMu serializes config writes, so that concurrent writes of
+	// different fields cannot lose one another.
+	configMu sync.Mutex
+
 	// clientsMu guards the cached upstream clients, rebuilt from config on
 	// first use after a config change.
 	clientsMu sync.RWMutex
-	clients   *upstreamClients
+	clients   clientCache
 
 	// opLocks serialize long operations on one connector (rotation,
 	// revocation, deregistration); entryLocks guard the short
@@ -86,6 +95,12 @@ func newBackend(clock func() time.Time) *backend {
 			SealWrapStorage: []string{
 				configStorageKey,
 				connectorStoragePrefix,
+			},
+			// WAL entries stay with the cluster that wrote them: a
+			// performance secondary forwards rotations to the primary, and
+			// must never roll back the primary's entries.
+			LocalStorage: []string{
+				framework.WALPrefix,
 			},
 		},
 		Paths: framework.PathAppend(

@@ -2,8 +2,8 @@ package c1
 
 import (
 	"context"
-	"fmt"
-	"net/http"
+	"errors"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -12,11 +12,48 @@ import (
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/httpx"
 )
 
-// upstreamClients are the clients built from one version of the config.
+// upstreamClients are one version of the config and the clients built from
+// it. Each client is built on its own: settings one cannot use leave it nil
+// with its error, and never stop the other.
 type upstreamClients struct {
-	config   *pluginConfig
-	c1       *c1api.Client // nil when C1 is not configured
-	aitronos *aitronos.Client
+	config      *pluginConfig
+	c1          *c1api.Client // nil when C1 is not configured, or c1Err
+	c1Err       error
+	aitronos    *aitronos.Client // nil when Aitronos is not configured, or aitronosErr
+	aitronosErr error
+}
+
+// clientCache holds the clients of the stored config. Each client is kept
+// with the settings it was built from, so that a config write that leaves
+// its settings as they were keeps it (and the C1 client its token).
+type clientCache struct {
+	current  *upstreamClients // nil until built from the stored config
+	c1       cached[clientSettings, *c1api.Client]
+	aitronos cached[clientSettings, *aitronos.Client]
+}
+
+// clientSettings are the config values a client is built from.
+type clientSettings struct {
+	url, id, secret, token, header string
+	timeout                        time.Duration
+	retries                        int
+}
+
+// cached is a client with the settings it was built from.
+type cached[K comparable, C any] struct {
+	key    K
+	client C
+	err    error
+	built  bool
+}
+
+// get returns the client built from key, building it unless it already was.
+func (c *cached[K, C]) get(key K, build func() (C, error)) (C, error) {
+	if !c.built || c.key != key {
+		c.client, c.err = build()
+		c.key, c.built = key, true
+	}
+	return c.client, c.err
 }
 
 // httpOptions are the request settings both clients share.
@@ -32,10 +69,75 @@ func (b *backend) httpOptions(c *pluginConfig) httpx.Options {
 	return opts
 }
 
-// resetClients drops the cached clients; the next use rebuilds them from storage.
+// newC1 builds the C1 client from cfg (nil when C1 is not configured); its
+// errors are 400 answers naming the field. It is the one check of the C1
+// settings, on config writes and on use.
+func (b *backend) newC1(cfg *pluginConfig) (*c1api.Client, clientSettings, error) {
+	if !cfg.c1Configured() {
+		return nil, clientSettings{}, nil
+	}
+	serverURL, err := cfg.c1ServerURL()
+	key := clientSettings{url: serverURL, id: cfg.C1ClientID, secret: cfg.C1ClientSecret, token: cfg.C1AccessToken,
+		timeout: cfg.RequestTimeout, retries: cfg.MaxRetries}
+	if err != nil {
+		return nil, key, err
+	}
+	c, err := c1api.New(c1api.Config{ServerURL: serverURL, ClientID: cfg.C1ClientID, ClientSecret: cfg.C1ClientSecret,
+		AccessToken: cfg.C1AccessToken, HTTP: b.httpOptions(cfg), Now: b.now})
+	return c, key, refusedField(err)
+}
+
+// newAitronos builds the Aitronos client from cfg (nil when Aitronos is not
+// configured), like newC1.
+func (b *backend) newAitronos(cfg *pluginConfig) (*aitronos.Client, clientSettings, error) {
+	key := clientSettings{url: cfg.AitronosURL, secret: cfg.AitronosAPIKey, header: cfg.AitronosKeyHeader,
+		timeout: cfg.RequestTimeout, retries: cfg.MaxRetries}
+	if !cfg.aitronosConfigured() {
+		return nil, key, nil
+	}
+	c, err := aitronos.New(aitronos.Config{BaseURL: cfg.AitronosURL, APIKey: cfg.AitronosAPIKey,
+		KeyHeader: cfg.AitronosKeyHeader, HTTP: b.httpOptions(cfg), Now: b.now})
+	return c, key, refusedField(err)
+}
+
+// checkClients builds both clients from cfg, as their use will: a config
+// either client would refuse is refused now.
+func (b *backend) checkClients(cfg *pluginConfig) error {
+	if _, _, err := b.newC1(cfg); err != nil {
+		return err
+	}
+	_, _, err := b.newAitronos(cfg)
+	return err
+}
+
+// refusedField turns a client's refusal of a setting into a 400 naming the
+// config field; nil stays nil.
+func refusedField(err error) error {
+	var coded logical.HTTPCodedError
+	if err == nil || errors.As(err, &coded) {
+		return err
+	}
+	for sentinel, field := range map[error]string{
+		c1api.ErrInvalidServerURL:    "c1_server_url",
+		c1api.ErrInvalidClientID:     "c1_client_id",
+		c1api.ErrInvalidClientSecret: "c1_client_secret",
+		c1api.ErrInvalidAccessToken:  "c1_access_token",
+		aitronos.ErrInvalidBaseURL:   "aitronos_url",
+		aitronos.ErrInvalidAPIKey:    "aitronos_api_key",
+		aitronos.ErrInvalidKeyHeader: "aitronos_key_header",
+	} {
+		if errors.Is(err, sentinel) {
+			return badRequest("field %q: %v", field, err)
+		}
+	}
+	return badRequest("config: %v", err)
+}
+
+// resetClients drops the clients' config; the next use rebuilds the clients
+// whose settings changed.
 func (b *backend) resetClients() {
 	b.clientsMu.Lock()
-	b.clients = nil
+	b.clients.current = nil
 	b.clientsMu.Unlock()
 	b.oauth.reset()
 }
@@ -43,7 +145,7 @@ func (b *backend) resetClients() {
 // upstream returns the clients for the stored config, building them on first use.
 func (b *backend) upstream(ctx context.Context, s logical.Storage) (*upstreamClients, error) {
 	b.clientsMu.RLock()
-	c := b.clients
+	c := b.clients.current
 	b.clientsMu.RUnlock()
 	if c != nil {
 		return c, nil
@@ -51,56 +153,48 @@ func (b *backend) upstream(ctx context.Context, s logical.Storage) (*upstreamCli
 
 	b.clientsMu.Lock()
 	defer b.clientsMu.Unlock()
-	if b.clients != nil {
-		return b.clients, nil
+	if b.clients.current != nil {
+		return b.clients.current, nil
 	}
 	cfg, err := requireConfig(ctx, s)
 	if err != nil {
 		return nil, err
 	}
 	c = &upstreamClients{config: cfg}
-	if cfg.c1Configured() {
-		serverURL, err := cfg.c1ServerURL()
-		if err != nil {
-			return nil, err
-		}
-		c.c1, err = c1api.New(c1api.Config{
-			ServerURL:    serverURL,
-			ClientID:     cfg.C1ClientID,
-			ClientSecret: cfg.C1ClientSecret,
-			AccessToken:  cfg.C1AccessToken,
-			HTTP:         b.httpOptions(cfg),
-			Now:          b.now,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("building the C1 client: %w", err)
-		}
+	c1, c1Key, c1Err := b.newC1(cfg)
+	c.c1, c.c1Err = b.clients.c1.get(c1Key, func() (*c1api.Client, error) { return c1, c1Err })
+	ai, aiKey, aiErr := b.newAitronos(cfg)
+	c.aitronos, c.aitronosErr = b.clients.aitronos.get(aiKey, func() (*aitronos.Client, error) { return ai, aiErr })
+	if err := errors.Join(c.c1Err, c.aitronosErr); err != nil {
+		b.Logger().Error("the stored config cannot be used for one upstream", "error", err)
 	}
-	if cfg.aitronosConfigured() {
-		c.aitronos, err = aitronos.New(aitronos.Config{
-			BaseURL:   cfg.AitronosURL,
-			APIKey:    cfg.AitronosAPIKey,
-			KeyHeader: cfg.AitronosKeyHeader,
-			HTTP:      b.httpOptions(cfg),
-			Now:       b.now,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("building the Aitronos client: %w", err)
-		}
-	}
-	b.clients = c
+	b.clients.current = c
 	return c, nil
 }
 
-// c1Client returns the C1 client, or a 400 saying what config is missing.
+// c1Client returns the C1 client, or a 400 saying what config is missing or
+// cannot be used.
 func (b *backend) c1Client(ctx context.Context, s logical.Storage) (*c1api.Client, *pluginConfig, error) {
 	c, err := b.upstream(ctx, s)
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, nil, err
-	}
-	if c.c1 == nil {
-		return nil, nil, logical.CodedError(http.StatusBadRequest,
-			"C1 is not configured: write c1_client_id with c1_client_secret, or c1_access_token, to config")
+	case c.c1Err != nil:
+		return nil, nil, c.c1Err
+	case c.c1 == nil:
+		return nil, nil, badRequest("C1 is not configured: write c1_client_id with c1_client_secret, or c1_access_token, to config")
 	}
 	return c.c1, c.config, nil
+}
+
+// aitronosClient returns the Aitronos client, or a 400 saying what config is
+// missing or cannot be used.
+func (c *upstreamClients) aitronosClient() (*aitronos.Client, error) {
+	switch {
+	case c.aitronosErr != nil:
+		return nil, c.aitronosErr
+	case c.aitronos == nil:
+		return nil, badRequest("Aitronos is not configured: write aitronos_api_key to config")
+	}
+	return c.aitronos, nil
 }

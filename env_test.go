@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -55,6 +56,46 @@ type testEnv struct {
 	clientSecret string
 	rotations    *inFlight
 	logs         *syncBuffer
+	tamper       *answerTamper
+}
+
+// answerTamper rewrites the upstream's answers to one request path, as a
+// faulty upstream or proxy would.
+type answerTamper struct {
+	mu      sync.Mutex
+	path    string
+	rewrite func(body []byte) []byte
+}
+
+// set rewrites every answer to path with rewrite.
+func (a *answerTamper) set(path string, rewrite func([]byte) []byte) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.path, a.rewrite = path, rewrite
+}
+
+func (a *answerTamper) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.mu.Lock()
+		rewrite := a.rewrite
+		if r.URL.Path != a.path {
+			rewrite = nil
+		}
+		a.mu.Unlock()
+		if rewrite == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		body := rewrite(rec.Body.Bytes())
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(body)
+	})
 }
 
 // syncBuffer is a log sink safe for concurrent writers.
@@ -117,7 +158,8 @@ func newTestEnv(t testing.TB, opts upstreamsim.Options) *testEnv {
 	opts.Admin = true
 	sim := upstreamsim.New(opts)
 	flight := &inFlight{}
-	srv := httptest.NewServer(flight.wrap(sim))
+	tamper := &answerTamper{}
+	srv := httptest.NewServer(tamper.wrap(flight.wrap(sim)))
 	t.Cleanup(srv.Close)
 
 	b := newBackend(clock.Now)
@@ -152,7 +194,7 @@ func newTestEnv(t testing.TB, opts upstreamsim.Options) *testEnv {
 		}
 	})
 	return &testEnv{t: t, b: b, storage: conf.StorageView, sim: sim, url: srv.URL, clock: clock,
-		clientID: clientID, clientSecret: secret, rotations: flight, logs: logs}
+		clientID: clientID, clientSecret: secret, rotations: flight, logs: logs, tamper: tamper}
 }
 
 // do sends a request to the backend the way Vault does, existence check included.

@@ -2,6 +2,7 @@ package c1
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -56,7 +57,9 @@ func (c *oauthCache) get(ctx context.Context, key string, ttl time.Duration,
 		return e.conn, nil
 	}
 
-	v, err, _ := c.flights.Do(key, func() (any, error) {
+	// DoChan, not Do: a caller whose request is cancelled or times out stops
+	// waiting at once, while the shared fetch goes on for the others.
+	ch := c.flights.DoChan(key, func() (any, error) {
 		conn, err := fetch(context.WithoutCancel(ctx))
 		if err != nil {
 			return nil, err
@@ -74,10 +77,15 @@ func (c *oauthCache) get(ctx context.Context, key string, ttl time.Duration,
 		}
 		return conn, nil
 	})
-	if err != nil {
-		return nil, err
+	select {
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for the Aitronos answer: %w", ctx.Err())
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*aitronos.Connection), nil
 	}
-	return v.(*aitronos.Connection), nil
 }
 
 // tokenExpiry is when a connection's access token expires: expires_at, else

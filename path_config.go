@@ -52,7 +52,7 @@ func pathConfig(b *backend) []*framework.Path {
 			"rotation_period": {
 				Type:        framework.TypeDurationSecond,
 				Default:     int(defaultRotationPeriod.Seconds()),
-				Description: "Rotate a credential once it is this old. 0 turns age-based rotation off.",
+				Description: "Rotate a credential once it is this old: 0 (off) or at least 2m (two periodic runs).",
 			},
 			"rotate_before_expiry": {
 				Type:        framework.TypeDurationSecond,
@@ -151,6 +151,8 @@ func (b *backend) configWrite(ctx context.Context, req *logical.Request, d *fram
 	if err := rejectUnknownFields(req, d); err != nil {
 		return nil, err
 	}
+	b.configMu.Lock()
+	defer b.configMu.Unlock()
 	cfg, err := getConfig(ctx, req.Storage)
 	if err != nil {
 		return nil, err
@@ -162,6 +164,12 @@ func (b *backend) configWrite(ctx context.Context, req *logical.Request, d *fram
 		return nil, err
 	}
 	if err := validateConfig(cfg); err != nil {
+		return nil, err
+	}
+	if err := cfg.Policy.check(); err != nil {
+		return nil, err
+	}
+	if err := b.checkClients(cfg); err != nil {
 		return nil, err
 	}
 	if err := putConfig(ctx, req.Storage, cfg); err != nil {
@@ -223,14 +231,6 @@ func validateConfig(cfg *pluginConfig) error {
 	if (cfg.C1ClientID == "") != (cfg.C1ClientSecret == "") {
 		return badRequest("c1_client_id and c1_client_secret go together: set both")
 	}
-	if cfg.C1ClientID != "" {
-		if err := c1api.ValidateClientID(cfg.C1ClientID); err != nil {
-			return badRequest("field \"c1_client_id\": %v", err)
-		}
-		if _, err := c1api.ParseClientSecret(cfg.C1ClientSecret); err != nil {
-			return badRequest("field \"c1_client_secret\": %v", err)
-		}
-	}
 	if cfg.C1ServerURL != "" {
 		u, err := checkUpstreamURL("c1_server_url", cfg.C1ServerURL)
 		if err != nil {
@@ -284,6 +284,8 @@ func (c *pluginConfig) c1ServerURL() (string, error) {
 }
 
 func (b *backend) configDelete(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	b.configMu.Lock()
+	defer b.configMu.Unlock()
 	if err := req.Storage.Delete(ctx, configStorageKey); err != nil {
 		return nil, err
 	}

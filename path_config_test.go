@@ -105,6 +105,15 @@ func TestConfigRefusesBadInputAndStoresNothing(t *testing.T) {
 		"secret without client id": {map[string]any{"c1_client_secret": e.clientSecret, "c1_server_url": e.url}, "c1_client_id"},
 		"nothing to talk to":       {map[string]any{"rotation_period": "1h"}, "c1_client_id"},
 		"token without server url": {map[string]any{"c1_access_token": "tok"}, "c1_server_url"},
+		// What the clients themselves refuse, each for its own fields.
+		"c1 server url with a path": {with("c1_server_url", e.url+"/api"), "c1_server_url"},
+		"c1 token with a space": {map[string]any{"c1_access_token": "hunter2 token", "c1_server_url": e.url},
+			"c1_access_token"},
+		"c1 token with a control character": {map[string]any{"c1_access_token": "hunter2\x01token", "c1_server_url": e.url},
+			"c1_access_token"},
+		"aitronos key with a space": {map[string]any{"aitronos_api_key": "ak_hunter2 key", "aitronos_url": e.url},
+			"aitronos_api_key"},
+		"aitronos key with a control character": {with("aitronos_api_key", "ak_hunter2\x7fkey"), "aitronos_api_key"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -21,7 +21,21 @@ lease that ends no later than the credential stops working: its expiry, its plan
 revocation, or the mount's max TTL. Leases are not renewable: read again. Revoking a
 lease does not revoke the credential, which all consumers of the connector share.
 A delete revokes upstream every credential the engine created for the connector
-and forgets it.
+and forgets it; what cannot be revoked yet stays in the record and is retried.
+
+Disabling the mount ("vault secrets disable") deletes everything the engine stored
+without revoking anything upstream: every credential it created stays valid in C1
+until it expires. Delete every connector first (creds/<app_id>/<connector_id>),
+check that "creds/" lists none, then disable the mount.
+`
+
+const pathCredentialHelpDesc = `
+A read returns the credential's upstream metadata and its state in the engine:
+current, pending, retiring, revoke-now or unmanaged. Never its secret.
+A delete revokes a replaced (retiring) credential upstream at once, without waiting
+for its grace or its leases (for a leaked secret). The current credential is refused
+with a 409: rotate first. If the upstream fails, the credential is marked revoke-now
+and the periodic function retries it on every run.
 `
 
 // connectorFields are the fields of creds/<app_id>/<connector_id>.
@@ -31,7 +45,7 @@ func connectorFields() map[string]*framework.FieldSchema {
 		"connector_id": {Type: framework.TypeString, Description: "The C1 connector id.", Required: true},
 		"rotation_period": {
 			Type:        framework.TypeDurationSecond,
-			Description: "Overrides the config's rotation_period for this connector.",
+			Description: "Overrides the config's rotation_period for this connector: 0 (off) or at least 2m.",
 		},
 		"rotate_before_expiry": {
 			Type:        framework.TypeDurationSecond,
@@ -78,9 +92,11 @@ func pathCreds(b *backend) []*framework.Path {
 				"credential_id": {Type: framework.TypeString, Description: "The credential id.", Required: true},
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ReadOperation: &framework.PathOperation{Callback: b.credentialMetadataRead},
+				logical.ReadOperation:   &framework.PathOperation{Callback: b.credentialMetadataRead},
+				logical.DeleteOperation: &framework.PathOperation{Callback: b.credentialRevoke, ForwardPerformanceStandby: true, ForwardPerformanceSecondary: true},
 			},
-			HelpSynopsis: "Read a connector credential's upstream metadata (never its secret).",
+			HelpSynopsis:    "Read a connector credential's upstream metadata (never its secret), or revoke a replaced one now.",
+			HelpDescription: strings.TrimSpace(pathCredentialHelpDesc),
 		},
 	}
 }
@@ -150,25 +166,27 @@ func (b *backend) credsWrite(ctx context.Context, req *logical.Request, d *frame
 		return nil, err
 	}
 
+	if err := o.check(); err != nil {
+		return nil, err
+	}
+
+	// Registration, an overrides update and deregistration of one connector
+	// take turns: a write never answers for a record that a delete is removing.
+	unlock := b.lockOp(k)
+	defer unlock()
 	existing, err := getConnector(ctx, req.Storage, k)
 	if err != nil {
 		return nil, err
 	}
-	if existing != nil {
+	if existing != nil && existing.Deregistering {
+		return nil, errDeregistering(k)
+	}
+	if existing != nil && existing.registered() {
 		_, err := b.updateConnector(ctx, req.Storage, k, func(e *connectorEntry) (*connectorEntry, error) {
 			if e == nil {
 				return nil, notManaged(k)
 			}
-			merged := &e.Overrides
-			if o.RotationPeriod != nil {
-				merged.RotationPeriod = o.RotationPeriod
-			}
-			if o.RotateBeforeExpiry != nil {
-				merged.RotateBeforeExpiry = o.RotateBeforeExpiry
-			}
-			if o.RevokeGrace != nil {
-				merged.RevokeGrace = o.RevokeGrace
-			}
+			e.Overrides.merge(o)
 			return e, nil
 		})
 		return nil, err
@@ -261,13 +279,30 @@ func (b *backend) credsDelete(ctx context.Context, req *logical.Request, d *fram
 	return nil, b.deregister(ctx, req.Storage, k)
 }
 
-func (b *backend) credentialMetadataRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	k, err := connectorKeyFrom(d)
+// credentialRevoke revokes one replaced (retiring) credential upstream at
+// once, without waiting for its grace or its leases. The current credential
+// is refused: rotate first.
+func (b *backend) credentialRevoke(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	k, id, err := credentialKeyFrom(d)
 	if err != nil {
 		return nil, err
 	}
+	return nil, b.revokeOne(ctx, req.Storage, k, id)
+}
+
+// credentialKeyFrom reads and checks the connector and credential ids of a request.
+func credentialKeyFrom(d *framework.FieldData) (connectorKey, string, error) {
+	k, err := connectorKeyFrom(d)
+	if err != nil {
+		return k, "", err
+	}
 	id := d.Get("credential_id").(string)
-	if err := checkID("credential_id", id); err != nil {
+	return k, id, checkID("credential_id", id)
+}
+
+func (b *backend) credentialMetadataRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	k, id, err := credentialKeyFrom(d)
+	if err != nil {
 		return nil, err
 	}
 	client, _, err := b.c1Client(ctx, req.Storage)
@@ -282,7 +317,7 @@ func (b *backend) credentialMetadataRead(ctx context.Context, req *logical.Reque
 	if e, err := getConnector(ctx, req.Storage, k); err != nil {
 		return nil, err
 	} else if e != nil {
-		state = e.stateOf(id)
+		state = e.stateOf(id).String()
 	}
 	return &logical.Response{Data: map[string]any{
 		"credential_id": cred.ID,
@@ -297,21 +332,4 @@ func (b *backend) credentialMetadataRead(ctx context.Context, req *logical.Reque
 		"deleted_at":    formatTime(cred.DeletedAt),
 		"state":         state,
 	}}, nil
-}
-
-// stateOf says what the engine holds of credential id: current, pending,
-// retiring, or unmanaged.
-func (e *connectorEntry) stateOf(id string) string {
-	switch {
-	case e.Current != nil && e.Current.ID == id:
-		return "current"
-	case e.Pending != nil && e.Pending.ID == id:
-		return "pending"
-	}
-	for _, c := range e.Retiring {
-		if c.ID == id {
-			return "retiring"
-		}
-	}
-	return "unmanaged"
 }

@@ -21,7 +21,9 @@ const pathOAuthHelpDesc = `
 Reads an Aitronos personal connector's OAuth access token, by credential id or by
 connection id, as a lease that ends no later than the token expires. The refresh
 token is included only when config sets aitronos_return_refresh_token. A connection
-that is expired, not yet authorized, disabled or redacted is an error, never a token.
+that is not ACTIVE (expired, not yet authorized, revoked, or any other status),
+disabled or redacted is a 409 naming why, never a token. A read that the caller
+abandons returns at once; the upstream call it shared with other reads goes on.
 `
 
 // pathOAuth are the oauth/ paths.
@@ -65,13 +67,14 @@ func (b *backend) oauthRead(field string) framework.OperationFunc {
 		if err != nil {
 			return nil, err
 		}
-		if c.aitronos == nil {
-			return nil, badRequest("Aitronos is not configured: write aitronos_api_key to config")
+		client, err := c.aitronosClient()
+		if err != nil {
+			return nil, err
 		}
 		what := "Aitronos credential " + id
-		fetch := c.aitronos.ByCredentialID
+		fetch := client.ByCredentialID
 		if field == "connection_id" {
-			what, fetch = "Aitronos connection "+id, c.aitronos.ByConnectionID
+			what, fetch = "Aitronos connection "+id, client.ByConnectionID
 		}
 		conn, err := b.oauth.get(ctx, field+"/"+id, c.config.AitronosCacheTTL, func(ctx context.Context) (*aitronos.Connection, error) {
 			return fetch(ctx, id)
@@ -108,11 +111,18 @@ func usable(what string, conn *aitronos.Connection, now time.Time) error {
 	if conn.StatusReason != "" {
 		reason = fmt.Sprintf(" (upstream reason: %q)", conn.StatusReason)
 	}
-	switch strings.ToUpper(conn.Status) {
+	// Only an ACTIVE connection is served: a status the engine does not know
+	// (REVOKED, a new one, or none) may mean the token must not be used.
+	switch status := strings.ToUpper(strings.TrimSpace(conn.Status)); status {
+	case "ACTIVE":
 	case "EXPIRED":
 		return unusable(what, "the connection's status is EXPIRED"+reason+"; the account owner must reconnect it in Aitronos")
 	case "INITIATED":
 		return unusable(what, "the connection's status is INITIATED"+reason+"; its OAuth authorization was never completed")
+	case "":
+		return unusable(what, "the upstream answer has no connection status"+reason+"; only ACTIVE connections are served")
+	default:
+		return unusable(what, fmt.Sprintf("the connection's status is %q%s; only ACTIVE connections are served", status, reason))
 	}
 	switch {
 	case conn.IsDisabled:

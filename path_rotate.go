@@ -2,6 +2,7 @@ package c1
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/hashicorp/vault/sdk/framework"
@@ -14,7 +15,14 @@ upstream, stored and made current; the previous one is revoked after the grace
 and once its leases have ended, or at once with revoke_previous=true (for a
 leaked secret). The answer carries ids and times, never the secret.
 A read reports the rotation status: current and retiring credentials, last and
-next rotation, pending revocations and the last error.
+next rotation, pending revocations (with their state: retiring or revoke-now), the
+last error, and the creates whose outcome is unknown (unknown_outcome_creates, and
+the time windows in which each may have left a credential upstream that the engine
+never saw: look for it in C1 and revoke it there). After such a create the periodic
+function backs off: it sits out 1, 2, 4, ... runs (at most an hour) before the next
+create, unless the current credential would expire first (next_periodic_create).
+With revoke_previous=true, a replaced credential that cannot be revoked at once is
+named in a warning of a successful answer and retried on every periodic run.
 `
 
 // pathRotate is rotate/<app_id>/<connector_id>.
@@ -53,18 +61,26 @@ func (b *backend) rotateWrite(ctx context.Context, req *logical.Request, d *fram
 		return nil, err
 	}
 	data := credentialSummary(k, result.Current)
+	resp := &logical.Response{Data: data}
 	if prev := result.Previous; prev != nil {
 		data["previous_credential_id"] = prev.ID
 		data["previous_revoke_at"] = formatTime(prev.RevokeAt)
 		if d.Get("revoke_previous").(bool) {
-			if err := b.revokePrevious(ctx, req.Storage, k, prev); err != nil {
-				return nil, err
-			}
+			// The rotation is done: the answer is a success that names the
+			// new credential, whatever the revoke does. A failed revoke
+			// stays marked revoke-now and is retried on every periodic run.
 			data["previous_revoke_at"] = formatTime(b.now())
-			data["previous_revoked"] = true
+			if err := b.revokeOne(ctx, req.Storage, k, prev.ID); err != nil {
+				data["previous_revoked"] = false
+				resp.AddWarning(fmt.Sprintf("credential %s was replaced but could not be revoked yet: %v", prev.ID, err))
+				b.Logger().Warn("a replaced credential could not be revoked at once; retrying on every periodic run",
+					"connector", k.String(), "credential_id", prev.ID, "error", err)
+			} else {
+				data["previous_revoked"] = true
+			}
 		}
 	}
-	return &logical.Response{Data: data}, nil
+	return resp, nil
 }
 
 func (b *backend) rotateStatus(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -113,9 +129,27 @@ func (b *backend) rotateStatus(ctx context.Context, req *logical.Request, d *fra
 			"retired_at":    formatTime(c.RetiredAt),
 			"revoke_at":     formatTime(c.RevokeAt),
 			"expires_time":  formatTime(c.ExpiresTime),
+			"state":         e.stateOf(c.ID).String(),
 		})
 	}
 	data["retiring_credential_ids"] = ids
 	data["pending_revocations"] = retiring
+	data["deregistering"] = e.Deregistering
+	// Creates whose outcome is unknown: each may have left a credential
+	// upstream that the engine never saw, created within its window.
+	windows := make([]map[string]any, 0, len(e.UnknownCreates))
+	for _, w := range e.UnknownCreates {
+		windows = append(windows, map[string]any{
+			"from": formatTime(w.From), "to": formatTime(w.To), "state": stateOrphanSuspected.String(),
+		})
+	}
+	data["unknown_outcome_creates"] = e.UnknownCreateCount
+	data["unknown_outcome_windows"] = windows
+	// While the backoff after unknown outcomes holds, the next periodic
+	// create comes no earlier than this.
+	data["next_periodic_create"] = ""
+	if at, ok := createDue(p, e); ok && e.UnknownStreak > 0 {
+		data["next_periodic_create"] = formatTime(at)
+	}
 	return &logical.Response{Data: data}, nil
 }

@@ -1,6 +1,9 @@
 package c1
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // periodicTick is how often Vault runs the periodic function (its rollback
 // manager ticks about once a minute). A rotation window narrower than two
@@ -39,6 +42,44 @@ func (o policyOverrides) apply(p rotationPolicy) rotationPolicy {
 	return p
 }
 
+// merge sets the overrides that other sets.
+func (o *policyOverrides) merge(other policyOverrides) {
+	if other.RotationPeriod != nil {
+		o.RotationPeriod = other.RotationPeriod
+	}
+	if other.RotateBeforeExpiry != nil {
+		o.RotateBeforeExpiry = other.RotateBeforeExpiry
+	}
+	if other.RevokeGrace != nil {
+		o.RevokeGrace = other.RevokeGrace
+	}
+}
+
+// check refuses overrides the engine could not keep.
+func (o policyOverrides) check() error {
+	if o.RotationPeriod != nil {
+		return checkRotationPeriod(*o.RotationPeriod)
+	}
+	return nil
+}
+
+// check refuses a policy the engine could not keep.
+func (p rotationPolicy) check() error { return checkRotationPeriod(p.RotationPeriod) }
+
+// checkRotationPeriod refuses a rotation period shorter than two periodic
+// ticks: the periodic function could not keep it, and a credential would be
+// due again before its rotation is done.
+func checkRotationPeriod(d time.Duration) error {
+	if d != 0 && d < 2*periodicTick {
+		return badRequest("field %q must be 0 (off) or at least %s (two periodic runs), not %s",
+			"rotation_period", fmtDuration(2*periodicTick), fmtDuration(d))
+	}
+	return nil
+}
+
+// fmtDuration writes d in seconds, the unit the API's duration fields use.
+func fmtDuration(d time.Duration) string { return fmt.Sprintf("%ds", int64(d.Seconds())) }
+
 // expiryWindow is how long before its expiry a credential is rotated:
 // RotateBeforeExpiry, or a third of its lifetime if smaller, but never less
 // than two periodic ticks, and never more than its whole lifetime.
@@ -73,10 +114,18 @@ func (p rotationPolicy) rotationDue(c *storedCredential) (time.Time, bool) {
 	return due, has
 }
 
+// overdueLeaseFloor is the shortest planned life of a current credential
+// whose rotation is due but has not run yet (the periodic function comes
+// about once a minute, and may come late). Its revocation waits for every
+// lease issued for it, so serving it a while longer is safe.
+const overdueLeaseFloor = 30 * time.Second
+
 // plannedRevocation is when c, while current at now, is planned to stop
 // working: its rotation plus the grace, or its expiry if sooner; false when
-// neither. A rotation that is due but has not run yet (it waits for the next
-// periodic tick) counts as happening now.
+// neither. A rotation that is due but has not run yet counts as happening
+// now, and then the credential is planned to work at least
+// overdueLeaseFloor more, whatever the grace (0 included): a valid credential
+// that nothing replaced yet is always served.
 func (p rotationPolicy) plannedRevocation(c *storedCredential, now time.Time) (time.Time, bool) {
 	end, has := p.rotationDue(c)
 	if has {
@@ -84,6 +133,9 @@ func (p rotationPolicy) plannedRevocation(c *storedCredential, now time.Time) (t
 			end = now
 		}
 		end = end.Add(p.RevokeGrace)
+		if floor := now.Add(overdueLeaseFloor); end.Before(floor) {
+			end = floor
+		}
 	}
 	if !c.ExpiresTime.IsZero() && (!has || c.ExpiresTime.Before(end)) {
 		end, has = c.ExpiresTime, true

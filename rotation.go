@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 
@@ -11,15 +12,14 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/c1api"
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/httpx"
 )
 
-// This file is the rotation state machine: the only place that decides when
-// a credential is created, promoted, retired or revoked. Paths and the
-// periodic function call it.
+// This file creates credentials: registration, rotation now, and the create
+// the periodic function asks for. What happens to the record at each step is
+// decided in lifecycle.go.
 
 // rotationResult says what a rotation did.
 type rotationResult struct {
@@ -40,16 +40,15 @@ func policyFor(cfg *pluginConfig, e *connectorEntry) rotationPolicy {
 	return e.Overrides.apply(cfg.Policy)
 }
 
-// register starts managing a connector: its first credential is created
-// upstream and stored before the call returns. Nothing is stored when
-// the upstream refuses.
+// register starts managing a connector, or completes a registration that an
+// earlier request left unfinished: its first credential is created upstream
+// (or the stored pending one is promoted) before the call returns. Nothing is
+// stored when the upstream refuses. The caller holds the op lock.
 func (b *backend) register(ctx context.Context, s logical.Storage, k connectorKey, o policyOverrides) (*rotationResult, error) {
 	client, cfg, err := b.c1Client(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	unlock := b.lockOp(k)
-	defer unlock()
 	return b.rotateLocked(ctx, s, client, cfg, k, &o)
 }
 
@@ -100,8 +99,16 @@ func (l *rotationLog) last(k connectorKey) (uint64, *rotationResult) {
 	return e.count, e.result
 }
 
+// errDeregistering is the answer to work on a connector whose deletion began.
+func errDeregistering(k connectorKey) error {
+	return logical.CodedError(http.StatusConflict, fmt.Sprintf(
+		"connector %s is being deregistered: some of its credentials are still to be revoked upstream; "+
+			"delete creds/%s again to finish, then register it anew", k, k))
+}
+
 // rotateLocked creates a new credential upstream and makes it current. With
-// register set it creates the connector's record. The caller holds the op lock.
+// register set it creates the connector's record, or completes an unfinished
+// registration. The caller holds the op lock.
 //
 // Crash safety: a WAL entry is written before the upstream call; the answer,
 // secret included, is stored at once as the pending credential, then promoted
@@ -117,9 +124,14 @@ func (b *backend) rotateLocked(ctx context.Context, s logical.Storage, client *c
 	switch {
 	case register == nil && existing == nil:
 		return nil, notManaged(k)
+	case existing != nil && existing.Deregistering:
+		return nil, errDeregistering(k)
 	case register != nil && existing != nil && existing.Current != nil:
 		// A concurrent registration won: one credential, not two.
 		return &rotationResult{Current: existing.Current}, nil
+	case register != nil && existing != nil && existing.Pending != nil && existing.Pending.validAt(b.now()):
+		// An earlier registration stored its credential but did not promote it.
+		return b.promotePending(ctx, s, cfg, k, existing.Pending.ID)
 	}
 	// Once the upstream is asked for a credential, the caller going away must
 	// not cut the rotation short between creating the secret and storing it.
@@ -130,8 +142,9 @@ func (b *backend) rotateLocked(ctx context.Context, s logical.Storage, client *c
 	if err != nil {
 		return nil, fmt.Errorf("generating rotation id: %w", err)
 	}
+	started := b.now()
 	walID, err := framework.PutWAL(ctx, s, walKindRotation, &walRotation{
-		AppID: k.AppID, ConnectorID: k.ConnectorID, RotationID: rotationID, StartedAt: b.now(),
+		AppID: k.AppID, ConnectorID: k.ConnectorID, RotationID: rotationID, StartedAt: started,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("writing the rotation WAL entry: %w", err)
@@ -140,11 +153,11 @@ func (b *backend) rotateLocked(ctx context.Context, s logical.Storage, client *c
 	created, err := client.RotateCredential(ctx, k.AppID, k.ConnectorID)
 	if err != nil {
 		b.deleteWAL(ctx, s, walID)
-		mapped := upstreamError(fmt.Sprintf("creating a credential for connector %s", k), err)
-		if register == nil {
-			b.recordError(ctx, s, k, mapped)
+		var unusable *c1api.UnusableCredentialError
+		if errors.As(err, &unusable) {
+			return nil, b.revokeUnusable(ctx, s, client, k, unusable)
 		}
-		return nil, mapped
+		return nil, b.createFailed(ctx, s, k, register != nil, started, err)
 	}
 	pending := &storedCredential{
 		ID:           created.ID,
@@ -163,15 +176,11 @@ func (b *backend) rotateLocked(ctx context.Context, s logical.Storage, client *c
 	_, err = b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
 		switch {
 		case e == nil && register != nil:
-			e = &connectorEntry{AppID: k.AppID, ConnectorID: k.ConnectorID, Overrides: *register, RegisteredAt: now}
+			e = newRecord(k, *register, now)
 		case e == nil:
 			return nil, errConnectorGone
-		case e.Pending != nil:
-			// Left by an interrupted rotation: never served, revoke it now.
-			e.Pending.RetiredAt, e.Pending.RevokeAt, e.Pending.ClientSecret = now, now, ""
-			e.Retiring = append(e.Retiring, e.Pending)
 		}
-		e.Pending = pending
+		e.storePending(pending, now)
 		return e, nil
 	})
 	if err != nil {
@@ -185,30 +194,115 @@ func (b *backend) rotateLocked(ctx context.Context, s logical.Storage, client *c
 	}
 
 	// Promote it. On failure the WAL entry stays and its rollback revokes the pending credential.
+	result, err := b.promotePending(ctx, s, cfg, k, pending.ID)
+	if err != nil {
+		return nil, err
+	}
+	b.deleteWAL(ctx, s, walID)
+	return result, nil
+}
+
+// promotePending makes the stored pending credential id current.
+func (b *backend) promotePending(ctx context.Context, s logical.Storage, cfg *pluginConfig, k connectorKey, id string) (*rotationResult, error) {
+	now := b.now()
 	result := &rotationResult{}
-	_, err = b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
-		if e == nil || e.Pending == nil || e.Pending.ID != pending.ID {
-			return nil, fmt.Errorf("the pending credential of connector %s changed during its rotation", k)
+	_, err := b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
+		if e == nil {
+			return nil, errPendingChanged
 		}
-		if e.Current != nil {
-			prev := e.Current
-			prev.RetiredAt, prev.RevokeAt, prev.ClientSecret = now, policyFor(cfg, e).revokeAt(prev, now), ""
-			e.Retiring = append(e.Retiring, prev)
-			result.Previous = prev
+		prev, err := e.promote(id, policyFor(cfg, e), now)
+		if err != nil {
+			return nil, err
 		}
-		e.Current, e.Pending = e.Pending, nil
-		e.LastRotation, e.LastError, e.LastErrorAt = now, "", time.Time{}
-		result.Current = e.Current
+		result.Current, result.Previous = e.Current, prev
 		return e, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("promoting the new credential of connector %s: %w", k, err)
+		return nil, fmt.Errorf("promoting the new credential %s of connector %s: %w", id, k, err)
 	}
-	b.deleteWAL(ctx, s, walID)
 	b.rotations.record(k, result)
-	b.Logger().Info("connector credential rotated", "connector", k.String(), "credential_id", pending.ID,
-		"expires_time", pending.ExpiresTime)
+	b.Logger().Info("connector credential rotated", "connector", k.String(), "credential_id", id,
+		"expires_time", result.Current.ExpiresTime)
 	return result, nil
+}
+
+// createFailed records a failed create and words its answer. A create whose
+// outcome is unknown may have left a credential upstream that the engine
+// never saw: it is counted in the record (the periodic function then backs
+// off) and logged with its time window, so an operator can find it in C1.
+func (b *backend) createFailed(ctx context.Context, s logical.Storage, k connectorKey, registering bool, started time.Time, cause error) error {
+	mapped := upstreamError(fmt.Sprintf("creating a credential for connector %s", k), cause)
+	if !createOutcomeUnknown(cause) {
+		if !registering {
+			b.recordError(ctx, s, k, mapped)
+		}
+		return mapped
+	}
+	ended := b.now()
+	b.Logger().Warn("a credential create ended with an unknown outcome: the upstream may hold a credential the engine "+
+		"never saw; look for one created in this window and revoke it in C1",
+		"connector", k.String(), "from", started.Format(time.RFC3339), "to", ended.Format(time.RFC3339), "error", cause)
+	_, err := b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
+		if e == nil {
+			return nil, nil
+		}
+		e.recordUnknownCreate(started, ended)
+		e.recordError(mapped, ended)
+		return e, nil
+	})
+	if err != nil {
+		b.Logger().Warn("recording a create with an unknown outcome", "connector", k.String(), "error", err)
+	}
+	return withNote(mapped, fmt.Sprintf("the outcome is unknown: a credential may have been created upstream between %s and %s",
+		formatTime(started), formatTime(ended)))
+}
+
+// createOutcomeUnknown reports whether a failed create may still have been
+// carried out upstream.
+func createOutcomeUnknown(err error) bool { return httpx.OutcomeOf(err) == httpx.OutcomeUnknown }
+
+// revokeUnusable handles a create whose answer names the new credential but
+// cannot be used: the credential exists upstream, so it is revoked by its id
+// at once. Where that fails it stays in the record as revoke-now (retried on
+// every periodic run), or, for a registration without a record, the ERROR
+// log names it.
+func (b *backend) revokeUnusable(ctx context.Context, s logical.Storage, client *c1api.Client, k connectorKey,
+	cause *c1api.UnusableCredentialError,
+) error {
+	id, now := cause.CredentialID, b.now()
+	e, err := b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
+		if e == nil {
+			return nil, nil
+		}
+		e.storeUnusable(&storedCredential{ID: id, CreatedAt: now}, now)
+		e.recordError(cause, now)
+		return e, nil
+	})
+	if err != nil {
+		b.Logger().Warn("recording an unusable new credential", "connector", k.String(), "credential_id", id, "error", err)
+	}
+	what := fmt.Sprintf("the upstream created credential %s for connector %s, but %s", id, k, cause.Reason)
+	if err := b.revokeCredential(ctx, s, client, k, id); err != nil {
+		left := "it is marked revoke-now and retried on every periodic run"
+		if e == nil {
+			left = "it stays valid upstream until it expires: revoke it in C1"
+			b.Logger().Error("an unusable new credential could not be revoked; "+left,
+				"connector", k.String(), "credential_id", id, "error", err)
+		}
+		return logical.CodedError(http.StatusBadGateway, fmt.Sprintf("%s; revoking it failed (%v): %s", what, err, left))
+	}
+	return logical.CodedError(http.StatusBadGateway, what+"; it was revoked")
+}
+
+// withNote adds a sentence to an error's message and keeps its HTTP status.
+// Vault reads the status only from an error that is itself coded, so a
+// wrapped coded error would turn into a 500.
+func withNote(err error, note string) error {
+	var coded logical.HTTPCodedError
+	if errors.As(err, &coded) {
+		return logical.CodedError(coded.Code(), err.Error()+"; "+note)
+	}
+	return fmt.Errorf("%w; %s", err, note)
 }
 
 // notManaged is the 404 of a connector the engine does not manage.
@@ -231,198 +325,10 @@ func (b *backend) recordError(ctx context.Context, s logical.Storage, k connecto
 		if e == nil {
 			return nil, nil
 		}
-		e.LastError, e.LastErrorAt = cause.Error(), now
+		e.recordError(cause, now)
 		return e, nil
 	})
 	if err != nil {
 		b.Logger().Warn("recording a connector error", "connector", k.String(), "error", err)
 	}
-}
-
-// revokeCredential revokes one credential upstream and removes it from the
-// connector's record. A 404 means it is already revoked.
-func (b *backend) revokeCredential(ctx context.Context, s logical.Storage, client *c1api.Client, k connectorKey, id string) error {
-	if err := client.RevokeCredential(ctx, k.AppID, k.ConnectorID, id); err != nil && !httpx.IsNotFound(err) {
-		return upstreamError(fmt.Sprintf("revoking credential %s of connector %s", id, k), err)
-	}
-	_, err := b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
-		if e == nil {
-			return nil, nil
-		}
-		e.Retiring = removeCredential(e.Retiring, id)
-		if e.Pending != nil && e.Pending.ID == id {
-			e.Pending = nil
-		}
-		if e.Current != nil && e.Current.ID == id {
-			e.Current = nil
-		}
-		return e, nil
-	})
-	if err == nil {
-		b.Logger().Info("connector credential revoked", "connector", k.String(), "credential_id", id)
-	}
-	return err
-}
-
-// removeCredential returns list without the credential id.
-func removeCredential(list []*storedCredential, id string) []*storedCredential {
-	out := list[:0]
-	for _, c := range list {
-		if c.ID != id {
-			out = append(out, c)
-		}
-	}
-	if len(out) == 0 {
-		return nil
-	}
-	return out
-}
-
-// revokeDue revokes the retired credentials whose time has come. The caller holds the op lock.
-func (b *backend) revokeDue(ctx context.Context, s logical.Storage, client *c1api.Client, k connectorKey, now time.Time) error {
-	e, err := getConnector(ctx, s, k)
-	if err != nil || e == nil {
-		return err
-	}
-	var errs []error
-	for _, c := range e.Retiring {
-		if c.RevokeAt.After(now) {
-			continue
-		}
-		if err := b.revokeCredential(ctx, s, client, k, c.ID); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// maintain does a connector's due work: rotate when due, revoke retired
-// credentials whose grace has passed.
-func (b *backend) maintain(ctx context.Context, s logical.Storage, client *c1api.Client, cfg *pluginConfig, k connectorKey) error {
-	unlock := b.lockOp(k)
-	defer unlock()
-
-	e, err := getConnector(ctx, s, k)
-	if err != nil || e == nil {
-		return err
-	}
-	now := b.now()
-	var errs []error
-	if e.Current != nil {
-		if due, ok := policyFor(cfg, e).rotationDue(e.Current); ok && !now.Before(due) {
-			if _, err := b.rotateLocked(ctx, s, client, cfg, k, nil); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	if err := b.revokeDue(ctx, s, client, k, now); err != nil {
-		b.recordError(ctx, s, k, err)
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
-}
-
-// sweep maintains every managed connector, at most rotation_concurrency at once.
-func (b *backend) sweep(ctx context.Context, s logical.Storage) error {
-	c, err := b.upstream(ctx, s)
-	if err == errNotConfigured {
-		return nil // nothing to maintain yet
-	}
-	if err != nil {
-		return err
-	}
-	if c.c1 == nil {
-		return nil // C1 is not configured
-	}
-	client, cfg := c.c1, c.config
-	keys, err := listConnectors(ctx, s)
-	if err != nil {
-		return err
-	}
-	var (
-		g      errgroup.Group
-		mu     sync.Mutex
-		failed int
-	)
-	g.SetLimit(cfg.RotationConcurrency)
-	for _, k := range keys {
-		g.Go(func() error {
-			if err := b.maintain(ctx, s, client, cfg, k); err != nil {
-				b.Logger().Warn("connector maintenance failed; retrying on the next tick", "connector", k.String(), "error", err)
-				mu.Lock()
-				failed++
-				mu.Unlock()
-			}
-			return nil
-		})
-	}
-	_ = g.Wait()
-	if failed > 0 {
-		return fmt.Errorf("maintenance failed for %d of %d connectors", failed, len(keys))
-	}
-	return nil
-}
-
-// deregister stops managing a connector: every credential the engine created
-// for it is revoked upstream, then its record is deleted. A connector that is
-// not managed is already deregistered. On a partial failure the record keeps
-// the credentials that are left, and a repeated delete retries them.
-func (b *backend) deregister(ctx context.Context, s logical.Storage, k connectorKey) error {
-	if e, err := getConnector(ctx, s, k); err != nil || e == nil {
-		return err
-	}
-	client, _, err := b.c1Client(ctx, s)
-	if err != nil {
-		return err
-	}
-	unlock := b.lockOp(k)
-	defer unlock()
-
-	e, err := getConnector(ctx, s, k)
-	if err != nil || e == nil {
-		return err
-	}
-	var errs []error
-	for _, c := range e.credentials() {
-		if err := b.revokeCredential(ctx, s, client, k, c.ID); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) > 0 {
-		return upstreamError(fmt.Sprintf("deregistering connector %s", k), errors.Join(errs...))
-	}
-	_, err = b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
-		if e == nil || len(e.credentials()) > 0 {
-			return nil, nil
-		}
-		return deleteRecord, nil
-	})
-	if err == nil {
-		b.Logger().Info("connector deregistered", "connector", k.String())
-	}
-	return err
-}
-
-// credentials are all the credentials of the record: current, pending, retiring.
-func (e *connectorEntry) credentials() []*storedCredential {
-	var all []*storedCredential
-	if e.Current != nil {
-		all = append(all, e.Current)
-	}
-	if e.Pending != nil {
-		all = append(all, e.Pending)
-	}
-	return append(all, e.Retiring...)
-}
-
-// revokePrevious revokes at once a credential that a rotation just retired
-// (for a leaked secret), instead of waiting for its grace and leases.
-func (b *backend) revokePrevious(ctx context.Context, s logical.Storage, k connectorKey, prev *storedCredential) error {
-	client, _, err := b.c1Client(ctx, s)
-	if err != nil {
-		return err
-	}
-	unlock := b.lockOp(k)
-	defer unlock()
-	return b.revokeCredential(ctx, s, client, k, prev.ID)
 }

@@ -32,6 +32,9 @@ type storedCredential struct {
 	// RetiredAt and RevokeAt are set once a newer credential replaced it.
 	RetiredAt time.Time `json:"retired_at,omitempty"`
 	RevokeAt  time.Time `json:"revoke_at,omitempty"`
+	// RevokeNow marks a retiring credential to be revoked at once, without
+	// grace, on every periodic run until the upstream confirms.
+	RevokeNow bool `json:"revoke_now,omitempty"`
 }
 
 // connectorEntry is the stored state of one managed C1 connector.
@@ -53,6 +56,18 @@ type connectorEntry struct {
 	LastRotation time.Time `json:"last_rotation,omitempty"`
 	LastError    string    `json:"last_error,omitempty"`
 	LastErrorAt  time.Time `json:"last_error_at,omitempty"`
+
+	// Deregistering is set once a delete began: every credential is to be
+	// revoked, nothing new is created, and the record goes once it is empty.
+	Deregistering bool `json:"deregistering,omitempty"`
+
+	// UnknownCreates are the time windows of the latest creates whose
+	// outcome is unknown (each may have left a credential upstream that the
+	// engine never saw), UnknownCreateCount how many there were in all, and
+	// UnknownStreak how many in a row since the last create that succeeded.
+	UnknownCreates     []unknownCreate `json:"unknown_creates,omitempty"`
+	UnknownCreateCount int             `json:"unknown_create_count,omitempty"`
+	UnknownStreak      int             `json:"unknown_streak,omitempty"`
 }
 
 // connectorKey identifies a connector: its app id and connector id.

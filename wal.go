@@ -3,6 +3,7 @@ package c1
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -27,14 +28,27 @@ type walRotation struct {
 	StartedAt   time.Time `json:"started_at"`
 }
 
+// walGiveUpAge is how long a rollback that keeps failing is retried. Past
+// it, the entry is dropped with an ERROR log that names what it could not
+// undo, instead of failing every rollback run forever.
+const walGiveUpAge = 24 * time.Hour
+
+// errRollbackElsewhere keeps a WAL entry where storage is not writable: the
+// node that can write rolls it back.
+var errRollbackElsewhere = errors.New("storage is not writable here; the active node rolls this entry back")
+
 // walRollback undoes an interrupted rotation. A pending credential that was
 // stored but never promoted is revoked upstream. Where the crash came before
 // the new credential was stored, its id is unknown and the C1 API has no call
 // to list a connector's credentials: the rollback logs that such a credential
-// may stay valid until it expires.
+// may stay valid until it expires. Where storage is not writable it does
+// nothing and keeps the entry.
 func (b *backend) walRollback(ctx context.Context, req *logical.Request, kind string, data any) error {
 	if kind != walKindRotation {
 		return fmt.Errorf("unknown WAL entry kind %q", kind)
+	}
+	if !b.WriteSafeReplicationState() {
+		return errRollbackElsewhere
 	}
 	var w walRotation
 	raw, err := json.Marshal(data)
@@ -45,36 +59,68 @@ func (b *backend) walRollback(ctx context.Context, req *logical.Request, kind st
 		return fmt.Errorf("decoding rotation WAL entry: %w", err)
 	}
 	k := connectorKey{w.AppID, w.ConnectorID}
+	pendingID, err := b.rollBackRotation(ctx, req.Storage, k, w)
+	if err == nil || b.now().Sub(w.StartedAt) < walGiveUpAge {
+		return err
+	}
+	notUndone := "the rotation's record"
+	if pendingID != "" {
+		// Not forgotten: the periodic function goes on trying to revoke it.
+		notUndone = "the revocation of never-promoted credential " + pendingID
+		b.retirePendingNow(ctx, req.Storage, k, pendingID)
+	}
+	b.Logger().Error("giving up the rollback of an interrupted rotation after "+walGiveUpAge.String()+"; dropping its WAL entry",
+		"connector", k.String(), "rotation_id", w.RotationID, "started_at", w.StartedAt.Format(time.RFC3339),
+		"not_undone", notUndone, "error", err)
+	return nil
+}
 
+// retirePendingNow marks pending credential id revoke-now, so the periodic
+// function retries its revocation.
+func (b *backend) retirePendingNow(ctx context.Context, s logical.Storage, k connectorKey, id string) {
+	now := b.now()
+	_, err := b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
+		if e == nil || !e.abandonPending(id, now) {
+			return nil, nil
+		}
+		return e, nil
+	})
+	if err != nil {
+		b.Logger().Error("marking a never-promoted credential revoke-now", "connector", k.String(), "credential_id", id, "error", err)
+	}
+}
+
+// rollBackRotation revokes the pending credential of rotation w, if the
+// record still holds it as pending, and returns its id.
+func (b *backend) rollBackRotation(ctx context.Context, s logical.Storage, k connectorKey, w walRotation) (string, error) {
 	unlock := b.lockOp(k)
 	defer unlock()
 
-	e, err := getConnector(ctx, req.Storage, k)
+	e, err := getConnector(ctx, s, k)
 	if err != nil {
-		return err
+		return "", err
 	}
 	switch {
 	case e != nil && e.Pending != nil && e.Pending.RotationID == w.RotationID:
-		client, _, err := b.c1Client(ctx, req.Storage)
-		if err != nil {
-			return fmt.Errorf("rolling back the rotation of connector %s: %w", k, err)
-		}
 		id := e.Pending.ID
-		if err := client.RevokeCredential(ctx, k.AppID, k.ConnectorID, id); err != nil && !httpx.IsNotFound(err) {
-			return upstreamError(fmt.Sprintf("rolling back the rotation of connector %s: revoking credential %s", k, id), err)
+		client, _, err := b.c1Client(ctx, s)
+		if err != nil {
+			return id, fmt.Errorf("rolling back the rotation of connector %s: %w", k, err)
 		}
-		_, err = b.updateConnector(ctx, req.Storage, k, func(e *connectorEntry) (*connectorEntry, error) {
-			if e == nil || e.Pending == nil || e.Pending.ID != id {
+		if err := client.RevokeCredential(ctx, k.AppID, k.ConnectorID, id); err != nil && !httpx.IsNotFound(err) {
+			return id, upstreamError(fmt.Sprintf("rolling back the rotation of connector %s: revoking credential %s", k, id), err)
+		}
+		_, err = b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
+			if e == nil {
 				return nil, nil
 			}
-			e.Pending = nil
-			if e.Current == nil && len(e.Retiring) == 0 {
+			if e.rollBackPending(id) {
 				return deleteRecord, nil // a registration that never finished
 			}
 			return e, nil
 		})
 		if err != nil {
-			return err
+			return id, err
 		}
 		b.Logger().Warn("rolled back an interrupted rotation: revoked its never-promoted credential",
 			"connector", k.String(), "credential_id", id)
@@ -86,19 +132,5 @@ func (b *backend) walRollback(ctx context.Context, req *logical.Request, kind st
 			"interruption, it cannot be found (the C1 API cannot list credentials) and stays valid until it expires",
 			"connector", k.String(), "started_at", w.StartedAt)
 	}
-	return nil
-}
-
-// holdsRotation reports whether a credential created by rotation id is in
-// the record as current or retiring.
-func (e *connectorEntry) holdsRotation(id string) bool {
-	if e.Current != nil && e.Current.RotationID == id {
-		return true
-	}
-	for _, c := range e.Retiring {
-		if c.RotationID == id {
-			return true
-		}
-	}
-	return false
+	return "", nil
 }

@@ -205,26 +205,40 @@ func TestParseErrorFallsBack(t *testing.T) {
 }
 
 func TestRateLimitRetriedWithRetryAfter(t *testing.T) {
-	var n int
-	var mu sync.Mutex
-	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		n++
-		first := n == 1
-		mu.Unlock()
-		if first {
-			// Two minutes, capped to MaxRetryAfter (1µs) by the test options.
-			w.Header().Set("Retry-After", "120")
-			reply(429, `{"success":false,"error":{"code":"RATE_LIMITED","message":"slow down"}}`)(w, r)
-			return
+	for _, tc := range []struct {
+		retryAfter string
+		requests   int
+	}{
+		// Within MaxRetryAfter (1µs in the test options): waited and retried.
+		{"0", 2},
+		// Two minutes: not shortened; the call fails at once with the wait.
+		{"120", 1},
+	} {
+		var n int
+		var mu sync.Mutex
+		f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			n++
+			first := n == 1
+			mu.Unlock()
+			if first {
+				w.Header().Set("Retry-After", tc.retryAfter)
+				reply(429, `{"success":false,"error":{"code":"RATE_LIMITED","message":"slow down"}}`)(w, r)
+				return
+			}
+			reply(200, `{"connection_id":"c"}`)(w, r)
+		})
+		_, err := f.client(t, "").ByCredentialID(context.Background(), "id")
+		if f.count() != tc.requests {
+			t.Fatalf("Retry-After %s: %d requests, want %d", tc.retryAfter, f.count(), tc.requests)
 		}
-		reply(200, `{"connection_id":"c"}`)(w, r)
-	})
-	if _, err := f.client(t, "").ByCredentialID(context.Background(), "id"); err != nil {
-		t.Fatalf("want success after a 429, got %v", err)
-	}
-	if f.count() != 2 {
-		t.Fatalf("%d requests, want 2", f.count())
+		var he *httpx.Error
+		switch {
+		case tc.requests == 2 && err != nil:
+			t.Fatalf("want success after a 429, got %v", err)
+		case tc.requests == 1 && (!errors.As(err, &he) || he.RetryAfter != 2*time.Minute || httpx.OutcomeOf(err) != httpx.OutcomeNotApplied):
+			t.Fatalf("want a not-applied error carrying the 2m wait, got %v", err)
+		}
 	}
 }
 

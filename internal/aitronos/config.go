@@ -2,7 +2,7 @@ package aitronos
 
 import (
 	"errors"
-	"net/url"
+	"fmt"
 	"strings"
 	"time"
 
@@ -25,6 +25,13 @@ func ValidKeyHeader(h string) (canonical string, ok bool) {
 	}
 	return "", false
 }
+
+// Errors of New that name the Config field refused.
+var (
+	ErrInvalidBaseURL   = errors.New("invalid base URL")
+	ErrInvalidAPIKey    = errors.New("invalid API key")
+	ErrInvalidKeyHeader = errors.New("invalid key header")
+)
 
 // Config configures a Client.
 type Config struct {
@@ -64,17 +71,12 @@ func New(cfg Config) (*Client, error) {
 	if cfg.KeyHeader != "" {
 		var ok bool
 		if header, ok = ValidKeyHeader(cfg.KeyHeader); !ok {
-			return nil, errors.New("aitronos: key header must be one of " + strings.Join(KeyHeaders, ", "))
+			return nil, fmt.Errorf("aitronos: %w: it must be one of %s", ErrInvalidKeyHeader, strings.Join(KeyHeaders, ", "))
 		}
 	}
 	key := strings.TrimSpace(cfg.APIKey)
-	if key == "" {
-		return nil, errors.New("aitronos: API key is required")
-	}
-	for _, r := range key {
-		if r <= ' ' || r == 0x7f || r > 0x7e {
-			return nil, errors.New("aitronos: API key contains spaces, control or non-ASCII characters")
-		}
+	if err := httpx.CheckToken(key); err != nil {
+		return nil, fmt.Errorf("aitronos: %w: %v", ErrInvalidAPIKey, err)
 	}
 	opts := cfg.HTTP
 	if opts.ParseError == nil {
@@ -90,18 +92,9 @@ func New(cfg Config) (*Client, error) {
 // normalizeBaseURL checks that s is an http(s) URL with a host and no
 // query, fragment or credentials, and drops a trailing slash.
 func normalizeBaseURL(s string) (string, error) {
-	if s == "" {
-		return "", errors.New("aitronos: base URL is required")
-	}
-	u, err := url.Parse(s)
+	u, err := httpx.BaseURL(s, true)
 	if err != nil {
-		return "", errors.New("aitronos: base URL is not a valid URL")
+		return "", fmt.Errorf("aitronos: %w: %v", ErrInvalidBaseURL, err)
 	}
-	if u.Scheme != "https" && u.Scheme != "http" {
-		return "", errors.New("aitronos: base URL must start with https:// or http://")
-	}
-	if u.Host == "" || u.Hostname() == "" || u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		return "", errors.New("aitronos: base URL must be scheme://host[:port][/prefix] with no query or credentials")
-	}
-	return strings.TrimRight(u.Scheme+"://"+u.Host+u.EscapedPath(), "/"), nil
+	return u, nil
 }

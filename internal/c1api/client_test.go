@@ -99,6 +99,31 @@ func (f *fakeC1) token(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, map[string]any{"access_token": tok, "token_type": "bearer", "expires_in": exp})
 }
 
+// checkFreshAssertions fails the test unless every token request carried a
+// different assertion with a different jti and header nonce.
+func (f *fakeC1) checkFreshAssertions() {
+	f.t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	seen := map[string]bool{}
+	for _, a := range f.assertions {
+		tok, err := jwt.ParseSigned(a, []jose.SignatureAlgorithm{jose.EdDSA})
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		var c jwt.Claims
+		if err := tok.UnsafeClaimsWithoutVerification(&c); err != nil {
+			f.t.Fatal(err)
+		}
+		for _, v := range []string{"assertion " + a, "jti " + c.ID, "nonce " + tok.Headers[0].Nonce} {
+			if seen[v] || strings.HasSuffix(v, " ") {
+				f.t.Fatalf("%d token requests: %s empty or sent twice", len(f.assertions), strings.Fields(v)[0])
+			}
+			seen[v] = true
+		}
+	}
+}
+
 func keys(v url.Values) []string {
 	var out []string
 	for k := range v {
@@ -151,6 +176,17 @@ func (f *fakeC1) authorized(r *http.Request) bool {
 	return ok && f.valid[tok]
 }
 
+// serveGetWithToken serves GET credPath to callers with a valid token.
+func (f *fakeC1) serveGetWithToken() {
+	f.mux.HandleFunc("GET "+credPath, func(w http.ResponseWriter, r *http.Request) {
+		if !f.authorized(r) {
+			writeJSON(w, 401, map[string]any{"message": "unauthenticated"})
+			return
+		}
+		writeJSON(w, 200, map[string]any{"credential": fullCredential("")})
+	})
+}
+
 const credPath = "/api/v1/apps/app%2F1/connectors/conn%201/credentials/cred-1"
 
 func fullCredential(secret string) map[string]any {
@@ -166,14 +202,37 @@ func fullCredential(secret string) map[string]any {
 }
 
 func TestClientCredentialsAssertionAndTokenReuse(t *testing.T) {
-	f := newFakeC1(t)
-	f.mux.HandleFunc("GET "+credPath, func(w http.ResponseWriter, r *http.Request) {
-		if !f.authorized(r) {
-			writeJSON(w, 401, map[string]any{"message": "unauthenticated"})
-			return
+	// oauth2 decides reuse on the real clock, so the lifetimes lie either
+	// side of the one-minute early refresh instead of waiting for one.
+	for _, tc := range []struct {
+		expiresIn any
+		fetches   int
+	}{
+		{600, 1},   // one login for many calls within a token's life
+		{120, 1},   // not refreshed too early: only in its last minute
+		{59, 3},    // in its last minute: a new token for every call
+		{nil, 1},   // no expiry: reused until a 401
+		{"600", 1}, // a numeric string is accepted
+	} {
+		f := newFakeC1(t)
+		f.expiresIn = tc.expiresIn
+		f.serveGetWithToken()
+		c := f.client(t)
+		for i := 0; i < 3; i++ {
+			if _, err := c.GetCredential(context.Background(), "app/1", "conn 1", "cred-1"); err != nil {
+				t.Fatalf("expires_in %v: GetCredential %d: %v", tc.expiresIn, i, err)
+			}
 		}
-		writeJSON(w, 200, map[string]any{"credential": fullCredential("")})
-	})
+		if n := f.count("POST /auth/v1/token"); n != tc.fetches {
+			t.Fatalf("expires_in %v: %d token fetches for 3 calls, want %d", tc.expiresIn, n, tc.fetches)
+		}
+		f.checkFreshAssertions()
+	}
+}
+
+func TestTokenReplacedOnTheEngineClock(t *testing.T) {
+	f := newFakeC1(t)
+	f.serveGetWithToken()
 	c := f.client(t)
 	ctx := context.Background()
 	for i := 0; i < 3; i++ {
@@ -196,11 +255,30 @@ func TestClientCredentialsAssertionAndTokenReuse(t *testing.T) {
 	if _, err := c.GetCredential(ctx, "app/1", "conn 1", "cred-1"); err != nil {
 		t.Fatal(err)
 	}
-	if n := f.count("POST /auth/v1/token"); n != 2 {
-		t.Fatalf("%d token fetches after expiry, want 2", n)
+	if n, calls := f.count("POST /auth/v1/token"), f.count("GET "+credPath); n != 2 || calls != 5 {
+		t.Fatalf("%d token fetches and %d calls after the refresh time, want 2 and 5 (no 401)", n, calls)
 	}
 	if f.assertions[0] == f.assertions[1] {
 		t.Fatal("assertion reused instead of signed afresh")
+	}
+}
+
+func TestTokenEndpointAnswersThatAreNoToken(t *testing.T) {
+	for name, answer := range map[string]map[string]any{
+		"no token":      {"token_type": "bearer", "expires_in": 60},
+		"not bearer":    {"access_token": "a", "token_type": "mac"},
+		"word lifetime": {"access_token": "a", "expires_in": "soon"},
+	} {
+		f := newFakeC1(t)
+		f.tokenFail = func(w http.ResponseWriter) bool { writeJSON(w, 200, answer); return true }
+		f.mux.HandleFunc("POST "+credPath, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]any{}) })
+		err := f.client(t).RevokeCredential(context.Background(), "app/1", "conn 1", "cred-1")
+		if err == nil || !strings.Contains(err.Error(), "c1 login") || httpx.OutcomeOf(err) != httpx.OutcomeNotApplied {
+			t.Errorf("%s: got %v", name, err)
+		}
+		if n := f.count("POST " + credPath); n != 0 {
+			t.Errorf("%s: the API was called without a token", name)
+		}
 	}
 }
 
@@ -319,6 +397,7 @@ func TestTokenEndpoint503IsRetried(t *testing.T) {
 	if n := f.count("POST /auth/v1/token"); n != 2 {
 		t.Fatalf("%d token requests, want 2", n)
 	}
+	f.checkFreshAssertions()
 }
 
 func TestRotateParsesBothAnswerShapes(t *testing.T) {

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/go-cleanhttp"
+	"golang.org/x/oauth2"
+
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/httpx"
 )
 
@@ -30,12 +33,19 @@ type Config struct {
 	Now func() time.Time
 }
 
+// Errors of New that name the Config field refused (besides
+// ErrInvalidClientID and ErrInvalidClientSecret).
+var (
+	ErrInvalidServerURL   = errors.New("invalid server URL")
+	ErrInvalidAccessToken = errors.New("invalid access token")
+)
+
 // Client calls the C1 connector-credential API. It is safe for concurrent
 // use.
 type Client struct {
 	server string
-	http   *httpx.Client
-	auth   authorizer
+	http   *httpx.Client // through oauth2.Transport
+	tokens *tokenCache   // nil with a static token
 }
 
 // New validates cfg and returns a Client. It makes no request. Its errors
@@ -49,8 +59,11 @@ func New(cfg Config) (*Client, error) {
 	if now == nil {
 		now = time.Now
 	}
-	c := &Client{server: server, http: httpx.New(cfg.HTTP)}
-
+	if cfg.HTTP.Transport == nil { // one connection pool for logins and calls
+		cfg.HTTP.Transport = cleanhttp.DefaultPooledTransport()
+	}
+	c := &Client{server: server}
+	var src oauth2.TokenSource
 	hasToken := cfg.AccessToken != ""
 	hasCreds := cfg.ClientID != "" || cfg.ClientSecret != ""
 	switch {
@@ -61,7 +74,7 @@ func New(cfg Config) (*Client, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.auth = tok
+		src = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok, TokenType: "Bearer"})
 	case cfg.ClientID == "" || cfg.ClientSecret == "":
 		return nil, errors.New("c1: an access token, or both a client id and a client secret, are required")
 	default:
@@ -73,52 +86,35 @@ func New(cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("c1: %w", err)
 		}
 		u, _ := url.Parse(server)
-		c.auth = &clientCredentials{
-			http:     c.http,
-			tokenURL: server + tokenPath,
-			audience: u.Hostname(),
-			clientID: cfg.ClientID,
-			key:      key,
-			now:      now,
-		}
+		c.tokens = newTokenCache(&login{http: httpx.New(cfg.HTTP), tokenURL: server + tokenPath,
+			audience: u.Hostname(), clientID: cfg.ClientID, key: key, now: now})
+		src = c.tokens
 	}
+	api := cfg.HTTP
+	api.Transport = &oauth2.Transport{Source: src, Base: cfg.HTTP.Transport}
+	c.http = httpx.New(api)
 	return c, nil
 }
 
 // normalizeServerURL checks that s is scheme://host[:port] (http or https,
 // an optional trailing slash) and returns it without the slash.
 func normalizeServerURL(s string) (string, error) {
-	if s == "" {
-		return "", errors.New("c1: server URL is required")
-	}
-	u, err := url.Parse(s)
+	u, err := httpx.BaseURL(s, false)
 	if err != nil {
-		return "", errors.New("c1: server URL is not a valid URL")
+		return "", fmt.Errorf("c1: %w: %v", ErrInvalidServerURL, err)
 	}
-	if u.Scheme != "https" && u.Scheme != "http" {
-		return "", errors.New("c1: server URL must start with https:// or http://")
-	}
-	if u.Host == "" || u.Hostname() == "" || u.User != nil || (u.Path != "" && u.Path != "/") ||
-		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		return "", errors.New("c1: server URL must be scheme://host[:port] with no path, query or credentials")
-	}
-	return u.Scheme + "://" + u.Host, nil
+	return u, nil
 }
 
 // bearerToken accepts a token with or without a "Bearer " prefix and refuses
 // characters that cannot go in a header.
-func bearerToken(t string) (staticToken, error) {
+func bearerToken(t string) (string, error) {
 	t = strings.TrimSpace(t)
 	if len(t) > 7 && strings.EqualFold(t[:7], "bearer ") {
 		t = strings.TrimSpace(t[7:])
 	}
-	if t == "" {
-		return "", errors.New("c1: access token is empty")
+	if err := httpx.CheckToken(t); err != nil {
+		return "", fmt.Errorf("c1: %w: %v", ErrInvalidAccessToken, err)
 	}
-	for _, r := range t {
-		if r <= ' ' || r == 0x7f || r > 0x7e {
-			return "", errors.New("c1: access token contains spaces, control or non-ASCII characters")
-		}
-	}
-	return staticToken(t), nil
+	return t, nil
 }

@@ -44,9 +44,21 @@ func (c *Client) RotateCredential(ctx context.Context, appID, connectorID string
 		return nil, fmt.Errorf("%s: answer lacks the credential id", opRotate)
 	}
 	if w.ClientSecret == "" {
-		return nil, fmt.Errorf("%s: answer for credential %s lacks the client secret", opRotate, w.ID)
+		return nil, &UnusableCredentialError{CredentialID: w.ID, Reason: "the answer lacks the client secret"}
 	}
 	return w.credential(), nil
+}
+
+// UnusableCredentialError is the error of a RotateCredential whose answer
+// names the new credential but cannot be used: the credential exists
+// upstream, and the caller should revoke it by CredentialID.
+type UnusableCredentialError struct {
+	CredentialID string
+	Reason       string
+}
+
+func (e *UnusableCredentialError) Error() string {
+	return fmt.Sprintf("%s: answer for credential %s cannot be used: %s", opRotate, e.CredentialID, e.Reason)
 }
 
 // GetCredential reads one credential (GET
@@ -104,20 +116,13 @@ func checkIDs(op string, pairs ...string) error {
 	return nil
 }
 
-// call sends req with a bearer token. When a cached token meets a 401, it
-// drops the token and tries once more with a fresh one.
+// call sends req. A 401 answer to a cached token drops it, and the request
+// is sent once more with a fresh one.
 func (c *Client) call(ctx context.Context, req httpx.Request, out any) error {
-	for try := 0; ; try++ {
-		tok, cached, err := c.auth.token(ctx)
-		if err != nil {
-			return err
-		}
-		req.Header = http.Header{"Authorization": {"Bearer " + tok}}
+	err := c.http.Do(ctx, req, out)
+	if c.tokens != nil && httpx.StatusOf(err) == http.StatusUnauthorized && !errors.As(err, new(*loginError)) {
+		c.tokens.reset()
 		err = c.http.Do(ctx, req, out)
-		if try == 0 && cached && httpx.StatusOf(err) == http.StatusUnauthorized && !errors.Is(err, context.Canceled) {
-			c.auth.invalidate(tok)
-			continue
-		}
-		return err
 	}
+	return err
 }

@@ -2,7 +2,8 @@
 // credentials: rotate (create), get and revoke.
 //
 // It authenticates with a static bearer token or, like the official C1 Go
-// SDK, with OAuth 2 client credentials where the Ed25519 client secret signs
-// a short-lived JWT client assertion and is never sent. It depends on no
-// Vault package; every request goes through internal/httpx.
+// SDK, with OAuth 2 client credentials: an oauth2.TokenSource whose every
+// token request carries a fresh JWT client assertion signed by the Ed25519
+// client secret, which is never sent. Calls go through oauth2.Transport
+// over internal/httpx. It depends on no Vault package.
 package c1api

@@ -3,160 +3,190 @@ package c1api
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"golang.org/x/sync/singleflight"
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"golang.org/x/oauth2"
 
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/httpx"
 )
 
-// tokenPath is the C1 OAuth 2 token endpoint, relative to the server URL.
-const tokenPath = "/auth/v1/token"
+const (
+	tokenPath     = "/auth/v1/token" // the OAuth 2 token endpoint
+	opLogin       = "c1 login"
+	assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+	// An assertion is valid from two minutes ago to two minutes ahead, as
+	// in the official SDK (the server accepts at most five minutes).
+	assertionLife = 2 * time.Minute
+	// earlyRefresh is how long before its expiry a cached token is replaced.
+	earlyRefresh = time.Minute
+	// refreshAtKey is the token's extra value holding when, by login.now, it
+	// is to be replaced.
+	refreshAtKey = "vault-plugin-c1/refresh-at"
+)
 
-// maxEarlyRefresh is how long before its expiry a cached token is replaced.
-const maxEarlyRefresh = time.Minute
-
-// authorizer supplies the bearer token for API calls.
-type authorizer interface {
-	// token returns a bearer token and whether it came from a cache (and so
-	// may be stale).
-	token(ctx context.Context) (tok string, cached bool, err error)
-	// invalidate drops tok from the cache, if it is still there.
-	invalidate(tok string)
+// login is the oauth2.TokenSource of client credentials: every token
+// request, each retry included, carries a freshly signed JWT client
+// assertion (a re-sent one could be past its life or refused as a replay).
+// The client secret itself is never sent.
+type login struct {
+	http                         *httpx.Client
+	tokenURL, audience, clientID string
+	key                          ed25519.PrivateKey
+	now                          func() time.Time // stamps the assertions
 }
 
-// staticToken is an operator-supplied bearer token.
-type staticToken string
-
-func (s staticToken) token(context.Context) (string, bool, error) { return string(s), false, nil }
-func (staticToken) invalidate(string)                             {}
-
-// clientCredentials fetches tokens with a signed JWT client assertion and
-// caches them until shortly before they expire. One fetch serves all
-// concurrent callers.
-type clientCredentials struct {
-	http     *httpx.Client
-	tokenURL string
-	audience string
-	clientID string
-	key      ed25519.PrivateKey
-	now      func() time.Time
-
-	flight singleflight.Group
-
-	mu        sync.Mutex
-	tok       string
-	refreshAt time.Time // zero: no known expiry, reuse until a 401
-}
-
-// token returns the cached token, or fetches one. A caller whose ctx ends
-// stops waiting; the shared fetch runs on and fills the cache.
-func (c *clientCredentials) token(ctx context.Context) (string, bool, error) {
-	if tok := c.cached(); tok != "" {
-		return tok, true, nil
+// Token fetches a token. Two clocks decide when it is replaced: oauth2
+// checks Expiry, stamped from the real clock, as it always does; tokenCache
+// also checks refreshAtKey, stamped from login.now, the clock the upstream's
+// token lifetimes are measured on in tests (they move it by hours, never
+// sleep). In production both are the real clock.
+func (l *login) Token() (*oauth2.Token, error) {
+	var ans struct {
+		AccessToken string      `json:"access_token"`
+		TokenType   string      `json:"token_type"`
+		ExpiresIn   json.Number `json:"expires_in"` // a number or a numeric string
 	}
-	ch := c.flight.DoChan("token", func() (any, error) {
-		if tok := c.cached(); tok != "" {
+	req := httpx.Request{Op: opLogin, Method: http.MethodPost, URL: l.tokenURL, FormFunc: l.form, Idempotent: true}
+	if err := l.http.Do(context.Background(), req, &ans); err != nil {
+		return nil, loginFailure(err)
+	}
+	secs, err := ans.ExpiresIn.Float64()
+	switch {
+	case ans.AccessToken == "":
+		err = errors.New("token endpoint answer has no access_token")
+	case ans.TokenType != "" && !strings.EqualFold(ans.TokenType, "bearer"):
+		err = errors.New("token endpoint answered a token type other than Bearer")
+	case ans.ExpiresIn != "" && (err != nil || secs < 0):
+		err = errors.New("token endpoint answered an expires_in that is not a non-negative number")
+	default:
+		tok := &oauth2.Token{AccessToken: ans.AccessToken, TokenType: "Bearer"}
+		if life := time.Duration(secs * float64(time.Second)); life > 0 {
+			tok.Expiry = time.Now().Add(life)
+			// By login.now it is replaced at the same time as by oauth2, or
+			// half way through a life shorter than two minutes.
+			tok = tok.WithExtra(map[string]any{refreshAtKey: l.now().Add(life - min(earlyRefresh, life/2))})
+		}
+		return tok, nil
+	}
+	return nil, loginFailure(err)
+}
+
+// form is the token request's form, with a new assertion: iss = sub = the
+// client id, aud = the server host, a random jti and header nonce, iat now,
+// nbf two minutes ago, exp two minutes ahead. Errors hold no key material.
+func (l *login) form() (url.Values, error) {
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: l.key}, &jose.SignerOptions{NonceSource: randomText{}})
+	if err != nil {
+		return nil, fmt.Errorf("create assertion signer: %w", err)
+	}
+	jti, _ := randomText{}.Nonce()
+	now := l.now()
+	assertion, err := jwt.Signed(signer).Claims(jwt.Claims{
+		Issuer: l.clientID, Subject: l.clientID, Audience: jwt.Audience{l.audience}, ID: jti,
+		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now.Add(-assertionLife)),
+		Expiry: jwt.NewNumericDate(now.Add(assertionLife)),
+	}).Serialize()
+	if err != nil {
+		return nil, fmt.Errorf("sign assertion: %w", err)
+	}
+	return url.Values{"grant_type": {"client_credentials"}, "client_id": {l.clientID},
+		"client_assertion_type": {assertionType}, "client_assertion": {assertion}}, nil
+}
+
+// randomText is a jose.NonceSource of 128 random bits.
+type randomText struct{}
+
+// Nonce implements jose.NonceSource.
+func (randomText) Nonce() (string, error) { return rand.Text(), nil }
+
+// tokenCache is oauth2.ReuseTokenSourceWithExpiry over the login, so that
+// concurrent callers share one fetch and a token is replaced a minute
+// before it expires, or when reset drops it (after a 401).
+type tokenCache struct {
+	login *login
+	mu    sync.Mutex
+	reuse oauth2.TokenSource
+}
+
+func newTokenCache(l *login) *tokenCache {
+	c := &tokenCache{login: l}
+	c.reset()
+	return c
+}
+
+// Token implements oauth2.TokenSource. A token that login.now says is due
+// for replacement is dropped once (once for all the callers that saw it).
+func (c *tokenCache) Token() (*oauth2.Token, error) {
+	for try := 0; ; try++ {
+		c.mu.Lock()
+		reuse := c.reuse
+		c.mu.Unlock()
+		tok, err := reuse.Token()
+		if err != nil || try > 0 {
+			return tok, err
+		}
+		if at, ok := tok.Extra(refreshAtKey).(time.Time); !ok || c.login.now().Before(at) {
 			return tok, nil
 		}
-		return c.fetch(context.WithoutCancel(ctx))
-	})
-	select {
-	case <-ctx.Done():
-		return "", false, ctx.Err()
-	case r := <-ch:
-		if r.Err != nil {
-			return "", false, r.Err
+		c.mu.Lock()
+		if c.reuse == reuse {
+			c.reuse = oauth2.ReuseTokenSourceWithExpiry(nil, c.login, earlyRefresh)
 		}
-		return r.Val.(string), false, nil
+		c.mu.Unlock()
 	}
 }
 
-// cached returns the cached token while it is fresh, else "".
-func (c *clientCredentials) cached() string {
+// reset drops the cached token.
+func (c *tokenCache) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.tok != "" && (c.refreshAt.IsZero() || c.now().Before(c.refreshAt)) {
-		return c.tok
-	}
-	return ""
+	c.reuse = oauth2.ReuseTokenSourceWithExpiry(nil, c.login, earlyRefresh)
 }
 
-func (c *clientCredentials) invalidate(tok string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.tok == tok {
-		c.tok, c.refreshAt = "", time.Time{}
+// loginError is a failed login. No API request was sent, so it says
+// OutcomeNotApplied whatever happened to the token request. It unwraps to
+// the *httpx.Error, so httpx.StatusOf and errors.As see the status.
+type loginError struct{ err *httpx.Error }
+
+// loginFailure makes err, a failed request or a 200 answer that is not a
+// token, a *loginError.
+func loginFailure(err error) error {
+	var he *httpx.Error
+	if !errors.As(err, &he) {
+		he = &httpx.Error{Op: opLogin, Method: http.MethodPost, Path: tokenPath, Status: http.StatusOK, Attempts: 1, Err: err}
 	}
+	cp := *he
+	cp.Outcome = httpx.OutcomeNotApplied
+	return &loginError{err: &cp}
 }
 
-// tokenAnswer is the token endpoint's answer.
-type tokenAnswer struct {
-	AccessToken string  `json:"access_token"`
-	TokenType   string  `json:"token_type"`
-	ExpiresIn   seconds `json:"expires_in"`
-}
-
-// fetch signs a fresh assertion, exchanges it for a token and caches it.
-func (c *clientCredentials) fetch(ctx context.Context) (string, error) {
-	now := c.now()
-	assertion, err := signAssertion(c.key, c.clientID, c.audience, now)
-	if err != nil {
-		return "", fmt.Errorf("c1 login: %w", err)
+// Error reads "c1 login: token endpoint answered 401: <error>: <description>"
+// for an answer that is not 2xx, else the *httpx.Error's text.
+func (e *loginError) Error() string {
+	if e.err.Status >= 200 && e.err.Status <= 299 || e.err.Status == 0 {
+		return e.err.Error()
 	}
-	form := url.Values{
-		"grant_type":            {"client_credentials"},
-		"client_id":             {c.clientID},
-		"client_assertion_type": {assertionType},
-		"client_assertion":      {assertion},
-	}
-	var ans tokenAnswer
-	err = c.http.Do(ctx, httpx.Request{Op: "c1 login", Method: "POST", URL: c.tokenURL, Form: form, Idempotent: true}, &ans)
-	if err != nil {
-		return "", loginFailure(err)
-	}
-	if ans.AccessToken == "" {
-		return "", errors.New("c1 login: token endpoint answer has no access_token")
-	}
-	if ans.TokenType != "" && !strings.EqualFold(ans.TokenType, "bearer") {
-		return "", errors.New("c1 login: token endpoint answered a token type other than Bearer")
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.tok, c.refreshAt = ans.AccessToken, time.Time{}
-	if life := time.Duration(ans.ExpiresIn) * time.Second; life > 0 {
-		c.refreshAt = now.Add(life - min(maxEarlyRefresh, life/2))
-	}
-	return ans.AccessToken, nil
-}
-
-// seconds decodes a JSON number or numeric string of whole seconds.
-type seconds int64
-
-// UnmarshalJSON implements json.Unmarshaler; null means 0.
-func (s *seconds) UnmarshalJSON(b []byte) error {
-	str := strings.TrimSpace(string(b))
-	if str == "null" {
-		*s = 0
-		return nil
-	}
-	if strings.HasPrefix(str, `"`) {
-		if err := json.Unmarshal(b, &str); err != nil {
-			return errors.New("expires_in is not a number")
+	s := fmt.Sprintf("%s: token endpoint answered %d", opLogin, e.err.Status)
+	for _, part := range []string{e.err.Code, e.err.Message} {
+		if part != "" {
+			s += ": " + part
 		}
-		str = strings.TrimSpace(str)
 	}
-	f, err := strconv.ParseFloat(str, 64)
-	if err != nil || f < 0 || f > 1e12 {
-		return errors.New("expires_in is not a non-negative number")
+	if e.err.TraceID != "" {
+		s += " (trace id " + e.err.TraceID + ")"
 	}
-	*s = seconds(f)
-	return nil
+	return s
 }
+
+// Unwrap returns the *httpx.Error.
+func (e *loginError) Unwrap() error { return e.err }

@@ -27,7 +27,7 @@ func TestBackoffExponentialWithinBounds(t *testing.T) {
 		}
 		seen := map[time.Duration]bool{}
 		for i := 0; i < 200; i++ {
-			got := Backoff(min, max, time.Minute, attempt, answer(http.StatusServiceUnavailable, ""))
+			got := Backoff(min, max, attempt, answer(http.StatusServiceUnavailable, ""))
 			if got < lo || got > d {
 				t.Fatalf("attempt %d: backoff %v outside [%v, %v]", attempt, got, lo, d)
 			}
@@ -41,7 +41,7 @@ func TestBackoffExponentialWithinBounds(t *testing.T) {
 
 func TestBackoffHugeAttemptDoesNotOverflow(t *testing.T) {
 	for _, attempt := range []int{63, 64, 1000, 1 << 30} {
-		got := Backoff(time.Second, 30*time.Second, time.Minute, attempt, nil)
+		got := Backoff(time.Second, 30*time.Second, attempt, nil)
 		if got < 15*time.Second || got > 30*time.Second {
 			t.Fatalf("attempt %d: backoff %v outside [15s, 30s]", attempt, got)
 		}
@@ -50,29 +50,29 @@ func TestBackoffHugeAttemptDoesNotOverflow(t *testing.T) {
 
 func TestBackoffHonoursRetryAfterSeconds(t *testing.T) {
 	for _, status := range []int{429, 500, 502, 503, 504, 599} {
-		got := Backoff(time.Millisecond, 2*time.Millisecond, time.Minute, 0, answer(status, "7"))
+		got := Backoff(time.Millisecond, 2*time.Millisecond, 0, answer(status, "7"))
 		if got != 7*time.Second {
 			t.Errorf("status %d: backoff %v, want exactly 7s", status, got)
 		}
 	}
 }
 
-func TestBackoffCapsRetryAfter(t *testing.T) {
-	got := Backoff(time.Millisecond, 2*time.Millisecond, 2*time.Minute, 0, answer(429, "600"))
-	if got != 2*time.Minute {
-		t.Fatalf("backoff %v, want the 2m cap", got)
+func TestBackoffDoesNotShortenRetryAfter(t *testing.T) {
+	got := Backoff(time.Millisecond, 2*time.Millisecond, 0, answer(429, "600"))
+	if got != 10*time.Minute {
+		t.Fatalf("backoff %v, want the whole 10m asked for", got)
 	}
 }
 
 func TestBackoffHonoursRetryAfterDate(t *testing.T) {
 	when := time.Now().Add(30 * time.Second).UTC().Format(http.TimeFormat)
-	got := Backoff(time.Millisecond, 2*time.Millisecond, time.Minute, 0, answer(503, when))
+	got := Backoff(time.Millisecond, 2*time.Millisecond, 0, answer(503, when))
 	// HTTP dates have one-second resolution.
 	if got < 28*time.Second || got > 30*time.Second {
 		t.Fatalf("backoff %v, want about 30s", got)
 	}
 	past := time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat)
-	if got := Backoff(time.Millisecond, 2*time.Millisecond, time.Minute, 0, answer(429, past)); got != 0 {
+	if got := Backoff(time.Millisecond, 2*time.Millisecond, 0, answer(429, past)); got != 0 {
 		t.Fatalf("past date: backoff %v, want 0", got)
 	}
 }
@@ -88,7 +88,7 @@ func TestBackoffIgnoresRetryAfterWhenNotApplicable(t *testing.T) {
 		{"no answer", nil},
 	}
 	for _, tc := range cases {
-		got := Backoff(time.Millisecond, 2*time.Millisecond, time.Minute, 0, tc.resp)
+		got := Backoff(time.Millisecond, 2*time.Millisecond, 0, tc.resp)
 		if got < time.Millisecond || got > 2*time.Millisecond {
 			t.Errorf("%s: backoff %v, want exponential [1ms, 2ms]", tc.name, got)
 		}

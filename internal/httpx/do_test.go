@@ -184,7 +184,8 @@ func TestDoContextCancelStopsRetries(t *testing.T) {
 }
 
 func TestDoRetriesACreatingRequestOnlyWhenTheUpstreamDidNotActOnIt(t *testing.T) {
-	cases := map[int]bool{429: true, 503: true, 500: false, 502: false, 504: false}
+	// A 503 may come from a server that acted and then failed: unknown.
+	cases := map[int]bool{429: true, 503: false, 500: false, 502: false, 504: false}
 	for code, retried := range cases {
 		r := newRecorder(t, status(code, `{}`), status(200, `{}`))
 		err := New(fastOptions(2)).Do(context.Background(), Request{Method: "POST", URL: r.srv.URL, Body: map[string]string{}}, nil)
@@ -221,7 +222,7 @@ func TestDoRetriesACreatingRequestOnlyWhenTheUpstreamDidNotActOnIt(t *testing.T)
 }
 
 func TestDoResendsPostBodyIdentically(t *testing.T) {
-	r := newRecorder(t, status(503, ``), status(429, ``), status(200, `{}`))
+	r := newRecorder(t, status(429, ``), status(429, ``), status(200, `{}`))
 	body := map[string]string{"appId": "app-1", "connectorId": "conn-1"}
 	if err := New(fastOptions(3)).Do(context.Background(), Request{Method: "POST", URL: r.srv.URL, Body: body}, nil); err != nil {
 		t.Fatalf("Do: %v", err)
@@ -396,27 +397,5 @@ func TestDoConcurrentUse(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	}
-}
-
-func TestHTTPClientRetriesAndReturnsLastAnswer(t *testing.T) {
-	r := newRecorder(t, status(503, ``), status(200, `ok`))
-	resp, err := New(fastOptions(2)).HTTPClient().Post(r.srv.URL, "application/x-www-form-urlencoded", strings.NewReader("a=b"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 || r.count() != 2 || r.bodies[1] != "a=b" {
-		t.Fatalf("status %d after %d requests, body %q", resp.StatusCode, r.count(), r.bodies[1])
-	}
-
-	r = newRecorder(t, status(503, `{"error":"down"}`))
-	resp, err = New(fastOptions(1)).HTTPClient().Get(r.srv.URL)
-	if err != nil {
-		t.Fatalf("exhausted retries must return the last answer, got %v", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 503 || r.count() != 2 {
-		t.Fatalf("status %d after %d requests", resp.StatusCode, r.count())
 	}
 }

@@ -1,8 +1,5 @@
-// Package httpx is the single HTTP request path shared by the upstream API
-// clients of this plugin.
-//
-// It sends JSON or form requests with bounded, jittered retries (honouring
-// Retry-After), caps answer sizes, refuses redirects, and turns every failure
-// into a typed *Error that carries the HTTP status and the number of attempts
-// but never a header value, a request body or a query string.
+// Package httpx is the request path shared by the plugin's upstream API
+// clients, on go-retryablehttp. Every failure is an *Error that carries the
+// status, upstream code, trace id, attempts and the request's Outcome
+// (applied, not applied, unknown), never a header value, body or query.
 package httpx

@@ -2,9 +2,10 @@ package httpx
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
+	"time"
 )
 
 // ErrBodyTooLarge is the cause of an *Error whose 2xx answer exceeded
@@ -15,75 +16,98 @@ var ErrBodyTooLarge = errors.New("answer body too large")
 // decoded.
 var ErrMalformedBody = errors.New("malformed answer body")
 
+// Outcome says whether a request was carried out upstream. Every upstream
+// call can fail after it acted: a caller that creates something upstream
+// decides from the outcome, never from the mere presence of an error.
+type Outcome int
+
+// The outcomes of a request.
+const (
+	// OutcomeUnknown: the request was sent and may have been carried out
+	// (timeout, 5xx, a reset mid-answer, a 2xx that cannot be decoded or
+	// lacks what it must carry). The zero value: the safe default.
+	OutcomeUnknown Outcome = iota
+	// OutcomeNotApplied: the upstream surely did not act (a 429 or another
+	// 4xx; a connection refused; a DNS or TLS failure before sending).
+	OutcomeNotApplied
+	// OutcomeApplied: a 2xx answer whose body was read and decoded.
+	OutcomeApplied
+)
+
+// String returns "unknown", "not_applied" or "applied".
+func (o Outcome) String() string {
+	switch o {
+	case OutcomeNotApplied:
+		return "not_applied"
+	case OutcomeApplied:
+		return "applied"
+	}
+	return "unknown"
+}
+
+// OutcomeOf returns the outcome of the call that returned err: applied for
+// nil, the Outcome of the first *Error in err's chain, else unknown.
+func OutcomeOf(err error) Outcome {
+	var e *Error
+	switch {
+	case err == nil:
+		return OutcomeApplied
+	case errors.As(err, &e):
+		return e.Outcome
+	}
+	return OutcomeUnknown
+}
+
 // Error describes a failed request. It never holds a header value, a request
 // body, a query string or any other request secret.
 type Error struct {
-	// Op names the operation, e.g. "c1 rotate credential".
-	Op string
-	// Method is the HTTP method.
-	Method string
-	// Path is the URL path only (escaped form), never the query.
-	Path string
-	// Status is the HTTP status of the last answer, 0 when there was none
-	// (network error, timeout, cancellation).
-	Status int
-	// Code is the upstream error code, when the answer carried one.
-	Code string
-	// Message is the upstream error message, sanitised and truncated.
-	Message string
-	// TraceID is the upstream trace or request id, when known.
-	TraceID string
+	Op      string // the operation, e.g. "c1 rotate credential"
+	Method  string
+	Path    string // the URL path only (escaped), never the query
+	Status  int    // of the last answer; 0 when none came
+	Code    string // the upstream error code, when the answer carried one
+	Message string // the upstream message, sanitised and truncated
+	TraceID string // the upstream trace or request id, when known
 	// Attempts is how many attempts were made.
 	Attempts int
-	// Err is the underlying cause for network errors, cancellations and
-	// undecodable or oversized answers.
+	// Outcome says whether the upstream may have carried the request out.
+	Outcome Outcome
+	// RetryAfter is the wait the last answer asked for in Retry-After (0
+	// when none). One longer than the request could still wait fails the
+	// call at once; callers can defer to it.
+	RetryAfter time.Duration
+	// Err is the cause of a network error, cancellation or bad answer.
 	Err error
 }
 
-// Error formats e as
-// "op: METHOD /path: 404 Not Found: CODE: message (trace id T): cause (after N attempts)".
+// Error formats e as "op: METHOD /path: 429 Too Many Requests: CODE: message
+// (trace id T): cause (the upstream asks to wait 1m0s) (after N attempts)".
 func (e *Error) Error() string {
-	var b strings.Builder
+	s := e.Method + " " + e.Path
 	if e.Op != "" {
-		b.WriteString(e.Op)
-		b.WriteString(": ")
+		s = e.Op + ": " + s
 	}
-	b.WriteString(e.Method)
-	b.WriteByte(' ')
-	b.WriteString(e.Path)
 	if e.Status != 0 {
-		b.WriteString(": ")
-		b.WriteString(strconv.Itoa(e.Status))
-		if t := http.StatusText(e.Status); t != "" {
-			b.WriteByte(' ')
-			b.WriteString(t)
+		s += strings.TrimRight(fmt.Sprintf(": %d %s", e.Status, http.StatusText(e.Status)), " ")
+	}
+	for _, part := range []string{e.Code, e.Message} {
+		if part != "" {
+			s += ": " + part
 		}
 	}
-	if e.Code != "" {
-		b.WriteString(": ")
-		b.WriteString(e.Code)
-	}
-	if e.Message != "" {
-		b.WriteString(": ")
-		b.WriteString(e.Message)
-	}
 	if e.TraceID != "" {
-		b.WriteString(" (trace id ")
-		b.WriteString(e.TraceID)
-		b.WriteByte(')')
+		s += " (trace id " + e.TraceID + ")"
 	}
 	if e.Err != nil {
-		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
+		s += ": " + e.Err.Error()
 	}
-	b.WriteString(" (after ")
-	b.WriteString(strconv.Itoa(e.Attempts))
+	if e.RetryAfter > 0 {
+		s += " (the upstream asks to wait " + e.RetryAfter.String() + ")"
+	}
 	if e.Attempts == 1 {
-		b.WriteString(" attempt)")
-	} else {
-		b.WriteString(" attempts)")
+		return s + " (after 1 attempt)"
 	}
-	return b.String()
+	return fmt.Sprintf("%s (after %d attempts)", s, e.Attempts)
 }
 
 // Unwrap returns the underlying cause.

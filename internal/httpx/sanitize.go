@@ -1,6 +1,10 @@
 package httpx
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -21,56 +25,39 @@ const (
 // redacted replaces request secrets found in upstream text.
 const redacted = "[redacted]"
 
-// publicHeaders are request headers whose values are not secret.
-var publicHeaders = map[string]bool{
-	"Accept":          true,
-	"Accept-Encoding": true,
-	"Content-Type":    true,
-	"Content-Length":  true,
-	"User-Agent":      true,
-}
+// publicHeaders and publicFormKeys are request headers and form fields whose
+// values are not secret.
+var (
+	publicHeaders = map[string]bool{"Accept": true, "Accept-Encoding": true, "Content-Type": true,
+		"Content-Length": true, "User-Agent": true, "Host": true}
+	publicFormKeys = map[string]bool{"grant_type": true, "client_id": true, "client_assertion_type": true,
+		"scope": true, "audience": true}
+)
 
-// publicFormKeys are form fields whose values are not secret.
-var publicFormKeys = map[string]bool{
-	"grant_type":            true,
-	"client_id":             true,
-	"client_assertion_type": true,
-	"scope":                 true,
-	"audience":              true,
-}
-
-// secretsOf lists the request values that must never appear in an error:
-// every non-public header value (and a bearer token without its scheme),
-// every non-public form value and the encoded body.
-func secretsOf(h http.Header, form url.Values, body []byte) []string {
-	var out []string
-	add := func(v string) {
-		if len(v) >= minSecretLen {
-			out = append(out, v)
-		}
+// headerSecrets lists the values of a sent header that no error may quote:
+// all of a header that is not public, and a bearer token without its scheme.
+func headerSecrets(key string, values []string) []string {
+	if publicHeaders[http.CanonicalHeaderKey(key)] {
+		return nil
 	}
-	for k, vs := range h {
-		if publicHeaders[http.CanonicalHeaderKey(k)] {
-			continue
-		}
+	var out []string
+	for _, v := range values {
+		_, tok, _ := strings.Cut(v, " ")
+		out = append(out, v, strings.TrimSpace(tok))
+	}
+	return out
+}
+
+// formSecrets lists the encoded form and its values (as sent and escaped)
+// that no error may quote.
+func formSecrets(form url.Values) []string {
+	out := []string{form.Encode()}
+	for k, vs := range form {
 		for _, v := range vs {
-			add(v)
-			if _, tok, ok := strings.Cut(v, " "); ok {
-				add(strings.TrimSpace(tok))
+			if !publicFormKeys[k] {
+				out = append(out, v, url.QueryEscape(v))
 			}
 		}
-	}
-	for k, vs := range form {
-		if publicFormKeys[k] {
-			continue
-		}
-		for _, v := range vs {
-			add(v)
-			add(url.QueryEscape(v))
-		}
-	}
-	if len(body) > 0 {
-		add(string(body))
 	}
 	return out
 }
@@ -98,37 +85,46 @@ func safeText(s string, max int, secrets []string) string {
 	return scrub(cleanText(scrub(s, secrets), max), secrets)
 }
 
-// cleanText makes upstream text safe to show: invalid UTF-8 and control
-// characters go, runs of white space become one space, and the result is
-// cut to max runes with an ellipsis.
+// cleanText makes upstream text safe to show: invalid UTF-8, control and
+// format characters go, runs of white space become one space, and the
+// result is cut to max runes with an ellipsis.
 func cleanText(s string, max int) string {
-	var b strings.Builder
-	space := false
-	n := 0
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-		if r == utf8.RuneError && size == 1 {
-			continue
+	s = strings.Join(strings.Fields(strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || !unicode.IsSpace(r) && (unicode.IsControl(r) || unicode.Is(unicode.Cf, r)) {
+			return -1
 		}
-		if unicode.IsSpace(r) {
-			space = b.Len() > 0
-			continue
-		}
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
-			continue
-		}
-		if n >= max {
-			b.WriteString("…")
-			return b.String()
-		}
-		if space {
-			b.WriteByte(' ')
-			n++
-			space = false
-		}
-		b.WriteRune(r)
-		n++
+		return r
+	}, s)), " ")
+	if r := []rune(s); len(r) > max {
+		return string(r[:max]) + "…"
 	}
-	return b.String()
+	return s
+}
+
+// describeJSONError explains a decoding failure without quoting the body.
+func describeJSONError(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("invalid JSON at byte %d", se.Offset)
+	case errors.As(err, &te) && te.Field != "":
+		return fmt.Sprintf("field %s: unexpected JSON %s", te.Field, te.Value)
+	case errors.As(err, &te):
+		return "unexpected JSON " + te.Value
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "truncated JSON"
+	}
+	// Other errors come from encoding/json (which quotes no more than a
+	// character) or from this module's own decoders, which quote no values.
+	return err.Error()
+}
+
+// stripURL drops the *url.Error wrapper, whose text quotes the full URL.
+func stripURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.Err != nil {
+		return ue.Err
+	}
+	return err
 }

@@ -517,3 +517,38 @@ func TestConcurrentUse(t *testing.T) {
 		t.Fatalf("%d credentials", n)
 	}
 }
+
+func TestTokenEndpointRefusesAReplayedAssertion(t *testing.T) {
+	e, secret := setupClient(t, Options{})
+	key := keyOf(t, secret)
+	withID := func(id string) jwt.Claims {
+		c := sdkClaims(clientID, e.aud, t0)
+		c.ID = id
+		return c
+	}
+	first := mint(t, jose.EdDSA, key, withID("jti-1"))
+	if r := e.form(assertionForm(clientID, first), nil); r.status != http.StatusOK {
+		t.Fatalf("first use: %d %s", r.status, r.raw)
+	}
+	// The same jti in a newly signed assertion, and the same assertion
+	// without a jti, are replays.
+	for name, a := range map[string]string{
+		"same jti":              mint(t, jose.EdDSA, key, withID("jti-1")),
+		"same assertion, no id": "",
+	} {
+		if a == "" {
+			a = mint(t, jose.EdDSA, key, withID(""))
+			if r := e.form(assertionForm(clientID, a), nil); r.status != http.StatusOK {
+				t.Fatalf("%s: first use: %d %s", name, r.status, r.raw)
+			}
+		}
+		r := e.form(assertionForm(clientID, a), nil)
+		wantStatus(t, r, http.StatusUnauthorized)
+		if r.body["error"] != "invalid_client" || !strings.Contains(r.raw, "already used") {
+			t.Fatalf("%s: body %s", name, r.raw)
+		}
+	}
+	if r := e.form(assertionForm(clientID, mint(t, jose.EdDSA, key, withID("jti-2"))), nil); r.status != http.StatusOK {
+		t.Fatalf("a new jti: %d %s", r.status, r.raw)
+	}
+}

@@ -99,7 +99,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	case p.cred != nil && !p.cred.usable(now):
 		authErr = errors.New("client credential is revoked or expired")
 	case assertion != "":
-		authErr = verifyAssertion(assertion, p.priv.Public().(ed25519.PublicKey), clientID, host, now)
+		authErr = s.acceptAssertionLocked(assertion, p.priv.Public().(ed25519.PublicKey), clientID, host, now)
 	default:
 		authErr = verifySecret(secret, p.priv)
 	}
@@ -125,37 +125,62 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// verifyAssertion checks a client assertion the way the token endpoint does.
-func verifyAssertion(raw string, pub ed25519.PublicKey, clientID, host string, now time.Time) error {
+// acceptAssertionLocked verifies a client assertion and refuses a replay: an
+// assertion whose jti (or, without one, the assertion itself) was accepted
+// before and has not expired yet, as a real OAuth server may.
+func (s *Server) acceptAssertionLocked(raw string, pub ed25519.PublicKey, clientID, host string, now time.Time) error {
+	c, err := verifyAssertion(raw, pub, clientID, host, now)
+	if err != nil {
+		return err
+	}
+	for k, exp := range s.usedAssertions {
+		if !now.Before(exp) {
+			delete(s.usedAssertions, k)
+		}
+	}
+	key := "jti:" + c.ID
+	if c.ID == "" {
+		key = "assertion:" + raw
+	}
+	if _, seen := s.usedAssertions[key]; seen {
+		return errors.New("client_assertion was already used (replayed jti)")
+	}
+	s.usedAssertions[key] = c.Expiry.Time()
+	return nil
+}
+
+// verifyAssertion checks a client assertion the way the token endpoint does
+// and returns its claims.
+func verifyAssertion(raw string, pub ed25519.PublicKey, clientID, host string, now time.Time) (*jwt.Claims, error) {
 	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.EdDSA})
 	if err != nil {
-		return fmt.Errorf("client_assertion is not a compact JWS signed with EdDSA: %v", err)
+		return nil, fmt.Errorf("client_assertion is not a compact JWS signed with EdDSA: %v", err)
 	}
 	if len(tok.Headers) != 1 || tok.Headers[0].Algorithm != string(jose.EdDSA) {
-		return errors.New("client_assertion alg must be EdDSA")
+		return nil, errors.New("client_assertion alg must be EdDSA")
 	}
 	var c jwt.Claims
 	if err := tok.Claims(pub, &c); err != nil {
-		return errors.New("client_assertion signature does not verify with the client's key")
+		return nil, errors.New("client_assertion signature does not verify with the client's key")
 	}
 	if c.Issuer != clientID {
-		return errors.New("client_assertion iss must equal client_id")
+		return nil, errors.New("client_assertion iss must equal client_id")
 	}
 	if c.Subject != clientID {
-		return errors.New("client_assertion sub must equal client_id")
+		return nil, errors.New("client_assertion sub must equal client_id")
 	}
 	if !slices.ContainsFunc(c.Audience, func(a string) bool { return strings.EqualFold(a, host) }) {
-		return fmt.Errorf("client_assertion aud must be %q", host)
+		return nil, fmt.Errorf("client_assertion aud must be %q", host)
 	}
 	if c.Expiry == nil {
-		return errors.New("client_assertion has no exp")
+		return nil, errors.New("client_assertion has no exp")
 	}
 	exp := c.Expiry.Time()
 	if !now.Before(exp) {
-		return errors.New("client_assertion has expired")
+		return nil, errors.New("client_assertion has expired")
 	}
 	if c.IssuedAt == nil && c.NotBefore == nil {
-		return errors.New("client_assertion has neither iat nor nbf")
+		return nil, errors.New("client_assertion has neither iat nor nbf")
 	}
 	for _, d := range []struct {
 		name string
@@ -166,16 +191,16 @@ func verifyAssertion(raw string, pub ed25519.PublicKey, clientID, host string, n
 		}
 		t := d.v.Time()
 		if t.After(now.Add(AssertionClockSkew)) {
-			return fmt.Errorf("client_assertion %s is in the future", d.name)
+			return nil, fmt.Errorf("client_assertion %s is in the future", d.name)
 		}
 		if !exp.After(t) {
-			return fmt.Errorf("client_assertion exp is not after %s", d.name)
+			return nil, fmt.Errorf("client_assertion exp is not after %s", d.name)
 		}
 		if exp.Sub(t) > MaxAssertionLifetime {
-			return fmt.Errorf("client_assertion lifetime (exp - %s) exceeds %s", d.name, MaxAssertionLifetime)
+			return nil, fmt.Errorf("client_assertion lifetime (exp - %s) exceeds %s", d.name, MaxAssertionLifetime)
 		}
 	}
-	return nil
+	return &c, nil
 }
 
 // verifySecret checks a client_secret against the registered key.

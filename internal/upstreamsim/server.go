@@ -142,13 +142,16 @@ type Server struct {
 	admin      bool
 
 	// C1
-	clients      map[string]*apiClient   // registered API clients by client id
-	bearer       map[string]bool         // static bearer tokens
-	tokens       map[string]*accessToken // issued access tokens
-	connectors   map[connectorKey]bool
-	creds        map[string]*credential // connector credentials by id
-	credByClient map[string]*credential // connector credentials by client id
-	credSeq      int
+	clients map[string]*apiClient   // registered API clients by client id
+	bearer  map[string]bool         // static bearer tokens
+	tokens  map[string]*accessToken // issued access tokens
+	// usedAssertions holds the jti (or, without one, the whole assertion)
+	// of each client assertion accepted, until the assertion expires.
+	usedAssertions map[string]time.Time
+	connectors     map[connectorKey]bool
+	creds          map[string]*credential // connector credentials by id
+	credByClient   map[string]*credential // connector credentials by client id
+	credSeq        int
 
 	// Aitronos
 	keys       map[string]KeyState
@@ -165,24 +168,25 @@ type connectorKey struct{ appID, connectorID string }
 // New returns a Server configured by opts.
 func New(opts Options) *Server {
 	s := &Server{
-		clock:        opts.Now,
-		tokenTTL:     opts.TokenTTL,
-		credTTL:      opts.CredentialTTL,
-		legacy:       opts.LegacyRotateShape,
-		rateLimit:    opts.AitronosRateLimit,
-		dailyLimit:   opts.AitronosDailyLimit,
-		admin:        opts.Admin,
-		clients:      map[string]*apiClient{},
-		bearer:       map[string]bool{},
-		tokens:       map[string]*accessToken{},
-		connectors:   map[connectorKey]bool{},
-		creds:        map[string]*credential{},
-		credByClient: map[string]*credential{},
-		keys:         map[string]KeyState{},
-		conns:        map[string]*Connection{},
-		connByCred:   map[string]string{},
-		buckets:      map[string]*rateBucket{},
-		calls:        map[string]int{},
+		clock:          opts.Now,
+		tokenTTL:       opts.TokenTTL,
+		credTTL:        opts.CredentialTTL,
+		legacy:         opts.LegacyRotateShape,
+		rateLimit:      opts.AitronosRateLimit,
+		dailyLimit:     opts.AitronosDailyLimit,
+		admin:          opts.Admin,
+		clients:        map[string]*apiClient{},
+		bearer:         map[string]bool{},
+		tokens:         map[string]*accessToken{},
+		usedAssertions: map[string]time.Time{},
+		connectors:     map[connectorKey]bool{},
+		creds:          map[string]*credential{},
+		credByClient:   map[string]*credential{},
+		keys:           map[string]KeyState{},
+		conns:          map[string]*Connection{},
+		connByCred:     map[string]string{},
+		buckets:        map[string]*rateBucket{},
+		calls:          map[string]int{},
 	}
 	if s.clock == nil {
 		s.clock = time.Now
@@ -341,8 +345,9 @@ type Fault struct {
 	// means until ClearFaults.
 	Count int
 	// Commit carries the operation out (for example the credential is
-	// created or revoked) before its real answer is replaced by the fault's,
-	// simulating an answer lost on the way back.
+	// created or revoked), before any Latency, and then replaces its real
+	// answer by the fault's, simulating an answer lost on the way back (or,
+	// with a Latency longer than the client waits, never sent).
 	Commit bool
 }
 
@@ -397,15 +402,16 @@ func (s *Server) runOp(op string, w http.ResponseWriter, r *http.Request, h http
 		h(w, r)
 		return
 	}
+	replace := f.Status != 0 || f.Malformed
+	if f.Commit && replace {
+		h(httptest.NewRecorder(), r)
+	}
 	if f.Latency > 0 && !sleepCtx(r.Context(), f.Latency) {
 		return // client gone
 	}
-	if f.Status == 0 && !f.Malformed {
+	if !replace {
 		h(w, r)
 		return
-	}
-	if f.Commit {
-		h(httptest.NewRecorder(), r)
 	}
 	s.writeFault(op, w, f)
 }

@@ -1,0 +1,157 @@
+package c1
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/c1api"
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/httpx"
+)
+
+// This file revokes credentials upstream: when their time has come, at once
+// on request, and every one of a connector being deregistered. Which
+// credential may be revoked when is decided in lifecycle.go.
+
+// revokeCredential revokes one credential upstream and forgets it. A 404
+// means it is already revoked.
+func (b *backend) revokeCredential(ctx context.Context, s logical.Storage, client *c1api.Client, k connectorKey, id string) error {
+	if err := client.RevokeCredential(ctx, k.AppID, k.ConnectorID, id); err != nil && !httpx.IsNotFound(err) {
+		return upstreamError(fmt.Sprintf("revoking credential %s of connector %s", id, k), err)
+	}
+	_, err := b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
+		if e == nil {
+			return nil, nil
+		}
+		e.forget(id)
+		return e, nil
+	})
+	if err == nil {
+		b.Logger().Info("connector credential revoked", "connector", k.String(), "credential_id", id)
+	}
+	return err
+}
+
+// revokeAll revokes the credentials ids, going on past failures.
+func (b *backend) revokeAll(ctx context.Context, s logical.Storage, client *c1api.Client, k connectorKey, ids []string) error {
+	var errs []error
+	for _, id := range ids {
+		if err := b.revokeCredential(ctx, s, client, k, id); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// markRevokeNow marks the retiring credential id revoke-now: from then on the
+// periodic function retries its revocation on every run, without grace.
+func (b *backend) markRevokeNow(ctx context.Context, s logical.Storage, k connectorKey, id string) error {
+	now := b.now()
+	_, err := b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
+		if e == nil {
+			return nil, notManaged(k)
+		}
+		switch err := e.markRevokeNow(id, now); {
+		case errors.Is(err, errCredentialIsCurrent):
+			return nil, logical.CodedError(http.StatusConflict, fmt.Sprintf(
+				"credential %s is the current credential of connector %s: rotate first (write rotate/%s), then revoke it",
+				id, k, k))
+		case errors.Is(err, errCredentialIsPending):
+			return nil, logical.CodedError(http.StatusConflict, fmt.Sprintf(
+				"credential %s of connector %s is pending: a rotation is under way or was interrupted; "+
+					"the WAL rollback revokes it if it is never made current", id, k))
+		case errors.Is(err, errCredentialUnknown):
+			return nil, notFound("connector %s holds no credential %s", k, id)
+		}
+		return e, nil
+	})
+	return err
+}
+
+// revokeNow marks the retiring credential id revoke-now, then revokes it.
+// When the upstream fails, the mark stays, and the error says so. The caller
+// holds the op lock.
+func (b *backend) revokeNow(ctx context.Context, s logical.Storage, client *c1api.Client, k connectorKey, id string) error {
+	if err := b.markRevokeNow(ctx, s, k, id); err != nil {
+		return err
+	}
+	if err := b.revokeCredential(ctx, s, client, k, id); err != nil {
+		return withNote(err, "it is marked revoke-now and retried on every periodic run")
+	}
+	return nil
+}
+
+// revokeOne revokes one retiring credential of a connector at once, on
+// request: a credential to revoke by hand, or the one a rotation with
+// revoke_previous just replaced.
+func (b *backend) revokeOne(ctx context.Context, s logical.Storage, k connectorKey, id string) error {
+	client, _, err := b.c1Client(ctx, s)
+	if err != nil {
+		return err
+	}
+	unlock := b.lockOp(k)
+	defer unlock()
+	return b.revokeNow(ctx, s, client, k, id)
+}
+
+// deregister stops managing a connector: the record is marked, every
+// credential the engine holds for it is revoked upstream, then the record is
+// deleted. A connector that is not managed is already deregistered. On a
+// partial failure the record keeps the credentials that are left; a repeated
+// delete, or the periodic function, retries them.
+func (b *backend) deregister(ctx context.Context, s logical.Storage, k connectorKey) error {
+	if e, err := getConnector(ctx, s, k); err != nil || e == nil {
+		return err
+	}
+	client, _, err := b.c1Client(ctx, s)
+	if err != nil {
+		return err
+	}
+	unlock := b.lockOp(k)
+	defer unlock()
+	if err := b.deregisterLocked(ctx, s, client, k); err != nil {
+		code := http.StatusInternalServerError
+		var coded logical.HTTPCodedError
+		if errors.As(err, &coded) {
+			code = coded.Code()
+		}
+		return logical.CodedError(code, fmt.Sprintf("deregistering connector %s: %v; the periodic function "+
+			"revokes the credentials left on its next runs, and a repeated delete retries them at once", k, err))
+	}
+	return nil
+}
+
+// deregisterLocked is deregister with the op lock held; the periodic function
+// calls it to finish a deregistration.
+func (b *backend) deregisterLocked(ctx context.Context, s logical.Storage, client *c1api.Client, k connectorKey) error {
+	e, err := b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
+		if e == nil || e.Deregistering {
+			return nil, nil
+		}
+		e.beginDeregistration()
+		return e, nil
+	})
+	if err != nil || e == nil {
+		return err
+	}
+	ids := make([]string, 0, 4)
+	for _, c := range e.credentials() {
+		ids = append(ids, c.ID)
+	}
+	if err := b.revokeAll(ctx, s, client, k, ids); err != nil {
+		return err
+	}
+	_, err = b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
+		if e == nil || len(e.credentials()) > 0 {
+			return nil, nil
+		}
+		return deleteRecord, nil
+	})
+	if err == nil {
+		b.Logger().Info("connector deregistered", "connector", k.String())
+	}
+	return err
+}
