@@ -21,6 +21,7 @@ type chaosFigures struct {
 	rec                     map[string]int
 	creates, unknownCreates int
 	unknownRevoked          int
+	unknownRecorded         int // the engine's unknown_outcome_creates, summed
 	leases, leasesStopped   int
 	outlived                int
 	connectors, servesLive  int
@@ -42,6 +43,7 @@ func (f chaosFigures) markdown() string {
 	row("Credentials created upstream", f.creates)
 	row("Creates never seen in an answer, a status or the storage (of which the engine revoked)",
 		fmt.Sprintf("%d (%d)", f.unknownCreates, f.unknownRevoked))
+	row("Creates of unknown outcome the engine recorded (rotate/ status)", f.unknownRecorded)
 	row("Leases recorded / checked against a stopped credential", fmt.Sprintf("%d / %d", f.leases, f.leasesStopped))
 	row("(a) Connectors serving a live credential", fmt.Sprintf("%d of %d", f.servesLive, f.connectors))
 	row("(b) Leases that outlived their credential", f.outlived)

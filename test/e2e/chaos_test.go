@@ -143,14 +143,19 @@ func TestChaos(t *testing.T) {
 	// Let the sweep revoke what the load retired, so that (b) compares the
 	// leases with real revocations. (Every sweep retires the credentials it
 	// replaces; only those retired while the load ran are waited for.)
+	unknownRecorded := 0
 	settled, retiring := eventually(3*time.Minute, 3*time.Second, func() (bool, string) {
 		n := 0
+		unknownRecorded = 0
 		for _, conn := range conns {
 			s, err := e.v.api.Logical().Read(mountPath + "/rotate/" + app + "/" + conn)
 			if err != nil || s == nil {
 				return false, fmt.Sprintf("status of %s: %v", conn, err)
 			}
 			rec.seeStatus(s)
+			if u, err := strconv.Atoi(fmt.Sprint(s.Data["unknown_outcome_creates"])); err == nil {
+				unknownRecorded += u
+			}
 			pending, _ := s.Data["pending_revocations"].([]any)
 			for _, p := range pending {
 				m, _ := p.(map[string]any)
@@ -242,7 +247,8 @@ func TestChaos(t *testing.T) {
 		chaos: chaosTime, total: time.Since(start),
 		rec:     rec.counts(),
 		creates: len(upstream), unknownCreates: len(unknownCreates), unknownRevoked: unknownRevoked,
-		leases: len(leases), leasesStopped: checkedStopped, outlived: outlived,
+		unknownRecorded: unknownRecorded,
+		leases:          len(leases), leasesStopped: checkedStopped, outlived: outlived,
 		connectors: len(conns), servesLive: servesLive,
 		leftKnown: len(leftKnown), leftUnknown: len(leftUnknown),
 	}

@@ -5,6 +5,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -199,6 +200,10 @@ func TestHA(t *testing.T) {
 		}
 		return cur != registered[hung] && !present, fmt.Sprintf("%s current %s, dead node's WAL entry present %t", hung, cur, present)
 	})
+	if log, err := os.ReadFile(newActive.logPath); err != nil || !strings.Contains(string(log), "interrupted rotation") ||
+		!strings.Contains(string(log), "connector="+app+"/"+hung) {
+		t.Errorf("the new active node's log does not tell of rolling back the interrupted rotation of %s (%v)", hung, err)
+	}
 	after := e.readCreds(app, hung)
 	if after.credentialID == registered[hung] || !s.valid(after.clientID, after.clientSecret) {
 		t.Errorf("%s after the new sweep: serving %s (valid %t), want a new credential",
