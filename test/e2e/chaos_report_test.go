@@ -22,6 +22,7 @@ type chaosFigures struct {
 	creates, unknownCreates int
 	unknownRevoked          int
 	unknownRecorded         int // the engine's unknown_outcome_creates, summed
+	interrupted             int // WAL entries left by the kills, rolled back
 	leases, leasesStopped   int
 	outlived                int
 	connectors, servesLive  int
@@ -43,6 +44,7 @@ func (f chaosFigures) markdown() string {
 	row("Credentials created upstream", f.creates)
 	row("Creates never seen in an answer, a status or the storage (of which the engine revoked)",
 		fmt.Sprintf("%d (%d)", f.unknownCreates, f.unknownRevoked))
+	row("Interrupted rotations rolled back (WAL entries left by the kills)", f.interrupted)
 	row("Creates of unknown outcome the engine recorded (rotate/ status)", f.unknownRecorded)
 	row("Leases recorded / checked against a stopped credential", fmt.Sprintf("%d / %d", f.leases, f.leasesStopped))
 	row("(a) Connectors serving a live credential", fmt.Sprintf("%d of %d", f.servesLive, f.connectors))

@@ -116,6 +116,19 @@ func TestChaos(t *testing.T) {
 	wg.Wait()
 	loadStopped := time.Now()
 	chaosTime := loadStopped.Sub(chaosStart)
+
+	// The WAL entries left are those of rotations a kill interrupted. Age
+	// them so that the next periodic run rolls them back (see ageWAL).
+	walPrefix := "logical/" + mountUUID + "/wal/"
+	interrupted, err := e.v.rawList(walPrefix)
+	if err != nil {
+		t.Fatalf("listing the WAL: %v", err)
+	}
+	for _, id := range interrupted {
+		if err := e.v.ageWAL(walPrefix + id); err != nil {
+			t.Errorf("ageing WAL entry %s: %v", id, err)
+		}
+	}
 	t.Logf("chaos: %d plugin kills, %d Vault kills in %s; %s", pluginKills, vaultKills, chaosTime.Round(time.Second), rec.summary())
 
 	// (a) Every connector serves a live credential (the sweep may first
@@ -141,8 +154,9 @@ func TestChaos(t *testing.T) {
 	}
 
 	// Let the sweep revoke what the load retired, so that (b) compares the
-	// leases with real revocations. (Every sweep retires the credentials it
-	// replaces; only those retired while the load ran are waited for.)
+	// leases with real revocations, and the rollback undo the interrupted
+	// rotations. (Every sweep retires the credentials it replaces; only
+	// those retired while the load ran are waited for.)
 	unknownRecorded := 0
 	settled, retiring := eventually(3*time.Minute, 3*time.Second, func() (bool, string) {
 		n := 0
@@ -164,7 +178,17 @@ func TestChaos(t *testing.T) {
 				}
 			}
 		}
-		return n == 0, fmt.Sprintf("%d credentials retired under load not revoked yet", n)
+		left, err := e.v.rawList(walPrefix)
+		if err != nil {
+			return false, "listing the WAL: " + err.Error()
+		}
+		walLeft := 0
+		for _, id := range interrupted {
+			if slices.Contains(left, id) {
+				walLeft++
+			}
+		}
+		return n == 0 && walLeft == 0, fmt.Sprintf("%d credentials retired under load not revoked yet, %d interrupted rotations not rolled back", n, walLeft)
 	})
 	if !settled {
 		t.Logf("chaos: not every credential retired under load was revoked before the checks: %s", retiring)
@@ -247,8 +271,8 @@ func TestChaos(t *testing.T) {
 		chaos: chaosTime, total: time.Since(start),
 		rec:     rec.counts(),
 		creates: len(upstream), unknownCreates: len(unknownCreates), unknownRevoked: unknownRevoked,
-		unknownRecorded: unknownRecorded,
-		leases:          len(leases), leasesStopped: checkedStopped, outlived: outlived,
+		unknownRecorded: unknownRecorded, interrupted: len(interrupted),
+		leases: len(leases), leasesStopped: checkedStopped, outlived: outlived,
 		connectors: len(conns), servesLive: servesLive,
 		leftKnown: len(leftKnown), leftUnknown: len(leftUnknown),
 	}

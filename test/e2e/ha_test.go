@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -176,18 +175,11 @@ func TestHA(t *testing.T) {
 	// The dead node's WAL entry is in the shared storage; age it past the
 	// engine's minimum rollback age.
 	walKey := walPrefix + wal[0]
-	raw, ok, err := newActive.rawGet(walKey)
-	if err != nil || !ok {
+	if _, ok, err := newActive.rawGet(walKey); err != nil || !ok {
 		t.Fatalf("the dead node's WAL entry %s on the new active node: present %t (%v); Raft shares every path", wal[0], ok, err)
 	}
-	var entry map[string]any
-	if err := json.Unmarshal([]byte(raw), &entry); err != nil {
-		t.Fatalf("WAL entry %s is not JSON: %v", wal[0], err)
-	}
-	entry["created_at"] = time.Now().Add(-time.Hour).Unix()
-	aged, _ := json.Marshal(entry)
-	if err := newActive.rawPut(walKey, string(aged)); err != nil {
-		t.Fatalf("ageing WAL entry %s: %v", wal[0], err)
+	if err := newActive.ageWAL(walKey); err != nil {
+		t.Fatal(err)
 	}
 
 	// The new active node's first tick rotates the hung connector and rolls

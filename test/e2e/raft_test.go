@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -192,4 +193,24 @@ func (v *vaultServer) rawGet(key string) (value string, ok bool, err error) {
 func (v *vaultServer) rawPut(key, value string) error {
 	_, err := v.api.Logical().Write("sys/raw/"+key, map[string]any{"value": value})
 	return err
+}
+
+// ageWAL makes the WAL entry at key (a full storage key under
+// logical/<uuid>/wal/) look written an hour ago, so that the next periodic
+// run rolls it back instead of waiting out the engine's minimum age.
+func (v *vaultServer) ageWAL(key string) error {
+	raw, ok, err := v.rawGet(key)
+	if err != nil || !ok {
+		return fmt.Errorf("reading WAL entry %s: present %t: %v", key, ok, err)
+	}
+	var entry map[string]any
+	if err := json.Unmarshal([]byte(raw), &entry); err != nil {
+		return fmt.Errorf("WAL entry %s is not JSON: %v", key, err)
+	}
+	entry["created_at"] = time.Now().Add(-time.Hour).Unix()
+	aged, err := json.Marshal(entry)
+	if err != nil {
+		return err
+	}
+	return v.rawPut(key, string(aged))
 }
