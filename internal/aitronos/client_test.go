@@ -202,6 +202,13 @@ func TestParseErrorFallsBack(t *testing.T) {
 	if msg != "db down" {
 		t.Fatalf("system_message not used: %q", msg)
 	}
+	code, msg, trace = ParseError(400, []byte(`{"success":false,"error":{"code":"INVALID_API_KEY","message":"nope","trace_id":"req_9"}}`))
+	if code != "INVALID_API_KEY" || msg != "nope" || trace != "req_9" {
+		t.Fatalf("envelope: got %q %q %q", code, msg, trace)
+	}
+	if code, msg, trace = ParseError(502, []byte("<html>bad gateway</html>")); code+msg+trace != "" {
+		t.Fatalf("not an envelope: got %q %q %q", code, msg, trace)
+	}
 }
 
 func TestRateLimitRetriedWithRetryAfter(t *testing.T) {

@@ -1,14 +1,14 @@
 package aitronos
 
 import (
+	"cmp"
 	"encoding/json"
-
-	"github.com/vault-plugin-c1/vault-plugin-c1/internal/httpx"
 )
 
 // envelope is the Aitronos error body:
 // {"success": false, "error": {"code", "message", "system_message", "type",
-// "status", "trace_id", "timestamp", "details"}}.
+// "status", "trace_id", "timestamp", "details"}}, or a validation error's
+// {"detail": "..."}.
 type envelope struct {
 	Error *struct {
 		Code          string `json:"code"`
@@ -16,20 +16,16 @@ type envelope struct {
 		SystemMessage string `json:"system_message"`
 		TraceID       string `json:"trace_id"`
 	} `json:"error"`
+	Detail string `json:"detail"`
 }
 
 // ParseError is the httpx.Options.ParseError hook for Aitronos: it reads the
-// error envelope (message, or system_message when message is empty) and
-// falls back to httpx.DefaultParseError for other bodies.
-func ParseError(status int, body []byte) (code, message, traceID string) {
+// error envelope (message, or system_message when message is empty) or a
+// detail.
+func ParseError(_ int, body []byte) (code, message, traceID string) {
 	var env envelope
-	if json.Unmarshal(body, &env) == nil && env.Error != nil &&
-		(env.Error.Code != "" || env.Error.Message != "" || env.Error.SystemMessage != "") {
-		msg := env.Error.Message
-		if msg == "" {
-			msg = env.Error.SystemMessage
-		}
-		return env.Error.Code, msg, env.Error.TraceID
+	if json.Unmarshal(body, &env) != nil || env.Error == nil {
+		return "", env.Detail, ""
 	}
-	return httpx.DefaultParseError(status, body)
+	return env.Error.Code, cmp.Or(env.Error.Message, env.Error.SystemMessage), env.Error.TraceID
 }

@@ -358,7 +358,7 @@ func TestLoginFailureHidesSecrets(t *testing.T) {
 		t.Fatal("want an error")
 	}
 	text := err.Error()
-	if text != "c1 login: token endpoint answered 401: invalid_client: assertion rejected: [redacted]" {
+	if text != "c1 login: POST /auth/v1/token: 401 Unauthorized: invalid_client: assertion rejected: [redacted] (after 1 attempt)" {
 		t.Fatalf("error text %q", text)
 	}
 	var he *httpx.Error
@@ -564,5 +564,46 @@ func TestNewValidatesConfig(t *testing.T) {
 	}
 	if _, err := New(Config{ServerURL: "https://acme.conductor.one", ClientID: testClientID, ClientSecret: secret}); err != nil {
 		t.Fatalf("valid config refused: %v", err)
+	}
+}
+
+func TestGet404NotRetried(t *testing.T) {
+	s := newServer(t)
+	s.mux.HandleFunc("GET "+credPath, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 404, map[string]any{"code": 5, "message": "credential not found"})
+	})
+	c, _ := New(Config{ServerURL: s.srv.URL, AccessToken: "tok", HTTP: fastHTTP()})
+	_, err := c.GetCredential(context.Background(), "app/1", "conn 1", "cred-1")
+	if !httpx.IsNotFound(err) {
+		t.Fatalf("want not found, got %v", err)
+	}
+	if n := s.count("GET " + credPath); n != 1 {
+		t.Fatalf("server saw %d requests, want 1", n)
+	}
+	var he *httpx.Error
+	errors.As(err, &he)
+	if he.Code != "5" || he.Message != "credential not found" || he.Attempts != 1 {
+		t.Fatalf("parsed %+v", he)
+	}
+	if !strings.HasSuffix(err.Error(), "(after 1 attempt)") {
+		t.Fatalf("error text %q", err.Error())
+	}
+}
+
+func TestParseError(t *testing.T) {
+	cases := []struct {
+		body          string
+		code, message string
+	}{
+		{`{"error":"invalid_client","error_description":"bad assertion"}`, "invalid_client", "bad assertion"},
+		{`{"code":16,"message":"unauthenticated","details":[]}`, "16", "unauthenticated"},
+		{`{"code":"NOT_FOUND","message":"gone"}`, "NOT_FOUND", "gone"},
+		{"plain text failure", "", ""},
+	}
+	for _, tc := range cases {
+		c, m, tr := parseError(400, []byte(tc.body))
+		if c != tc.code || m != tc.message || tr != "" {
+			t.Errorf("%s: got (%q, %q, %q)", tc.body, c, m, tr)
+		}
 	}
 }

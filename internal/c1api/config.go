@@ -27,7 +27,8 @@ type Config struct {
 	// AccessToken is a static bearer token. Set exactly one of AccessToken
 	// or ClientID with ClientSecret.
 	AccessToken string
-	// HTTP configures the request path (timeouts, retries, transport).
+	// HTTP configures the request path (timeouts, retries, transport). Its
+	// ParseError, when nil, reads C1's error bodies.
 	HTTP httpx.Options
 	// Now is the clock for assertion times and token expiry; default time.Now.
 	Now func() time.Time
@@ -62,6 +63,9 @@ func New(cfg Config) (*Client, error) {
 	if cfg.HTTP.Transport == nil { // one connection pool for logins and calls
 		cfg.HTTP.Transport = cleanhttp.DefaultPooledTransport()
 	}
+	if cfg.HTTP.ParseError == nil {
+		cfg.HTTP.ParseError = parseError
+	}
 	c := &Client{server: server}
 	var src oauth2.TokenSource
 	hasToken := cfg.AccessToken != ""
@@ -86,8 +90,8 @@ func New(cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("c1: %w", err)
 		}
 		u, _ := url.Parse(server)
-		c.tokens = newTokenCache(&login{http: httpx.New(cfg.HTTP), tokenURL: server + tokenPath,
-			audience: u.Hostname(), clientID: cfg.ClientID, key: key, now: now})
+		c.tokens = &tokenCache{login: &login{http: httpx.New(cfg.HTTP), tokenURL: server + tokenPath,
+			audience: u.Hostname(), clientID: cfg.ClientID, key: key, now: now}}
 		src = c.tokens
 	}
 	api := cfg.HTTP

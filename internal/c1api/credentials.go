@@ -116,11 +116,12 @@ func checkIDs(op string, pairs ...string) error {
 	return nil
 }
 
-// call sends req. A 401 answer to a cached token drops it, and the request
-// is sent once more with a fresh one.
+// call sends req. A 401 answer to a cached token (not a failed login)
+// drops it, and the request is sent once more with a fresh one.
 func (c *Client) call(ctx context.Context, req httpx.Request, out any) error {
 	err := c.http.Do(ctx, req, out)
-	if c.tokens != nil && httpx.StatusOf(err) == http.StatusUnauthorized && !errors.As(err, new(*loginError)) {
+	var he *httpx.Error
+	if c.tokens != nil && errors.As(err, &he) && he.Status == http.StatusUnauthorized && he.Op != opLogin {
 		c.tokens.reset()
 		err = c.http.Do(ctx, req, out)
 	}

@@ -29,10 +29,45 @@ const (
 	assertionLife = 2 * time.Minute
 	// earlyRefresh is how long before its expiry a cached token is replaced.
 	earlyRefresh = time.Minute
-	// refreshAtKey is the token's extra value holding when, by login.now, it
-	// is to be replaced.
-	refreshAtKey = "vault-plugin-c1/refresh-at"
+	// dueKey is the token's extra value holding when, by login.now, it is
+	// to be replaced.
+	dueKey = "vault-plugin-c1/due"
 )
+
+// tokenCache is the API calls' oauth2.TokenSource with client credentials:
+// oauth2.ReuseTokenSourceWithExpiry over the login, so that concurrent
+// callers share one fetch and a token is replaced a minute before it
+// expires. oauth2 checks Expiry on the real clock; tokenCache also replaces
+// a token due by login.now, the clock the upstream's lifetimes are measured
+// on in tests (they move it by hours, never sleep), and one that reset
+// dropped (after a 401). In production both clocks are the real one.
+type tokenCache struct {
+	login *login
+	mu    sync.Mutex
+	reuse oauth2.TokenSource // nil once reset
+	due   time.Time          // the cached token's due time, if any
+}
+
+// Token implements oauth2.TokenSource.
+func (c *tokenCache) Token() (*oauth2.Token, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reuse == nil || !c.due.IsZero() && !c.login.now().Before(c.due) {
+		c.reuse = oauth2.ReuseTokenSourceWithExpiry(nil, c.login, earlyRefresh)
+	}
+	tok, err := c.reuse.Token()
+	if err == nil {
+		c.due, _ = tok.Extra(dueKey).(time.Time)
+	}
+	return tok, err
+}
+
+// reset drops the cached token.
+func (c *tokenCache) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reuse = nil
+}
 
 // login is the oauth2.TokenSource of client credentials: every token
 // request, each retry included, carries a freshly signed JWT client
@@ -42,14 +77,11 @@ type login struct {
 	http                         *httpx.Client
 	tokenURL, audience, clientID string
 	key                          ed25519.PrivateKey
-	now                          func() time.Time // stamps the assertions
+	now                          func() time.Time // stamps the assertions and due times
 }
 
-// Token fetches a token. Two clocks decide when it is replaced: oauth2
-// checks Expiry, stamped from the real clock, as it always does; tokenCache
-// also checks refreshAtKey, stamped from login.now, the clock the upstream's
-// token lifetimes are measured on in tests (they move it by hours, never
-// sleep). In production both are the real clock.
+// Token fetches a token. A failure is an *httpx.Error that says not
+// applied: no API request was sent.
 func (l *login) Token() (*oauth2.Token, error) {
 	var ans struct {
 		AccessToken string      `json:"access_token"`
@@ -57,28 +89,31 @@ func (l *login) Token() (*oauth2.Token, error) {
 		ExpiresIn   json.Number `json:"expires_in"` // a number or a numeric string
 	}
 	req := httpx.Request{Op: opLogin, Method: http.MethodPost, URL: l.tokenURL, FormFunc: l.form, Idempotent: true}
-	if err := l.http.Do(context.Background(), req, &ans); err != nil {
-		return nil, loginFailure(err)
-	}
-	secs, err := ans.ExpiresIn.Float64()
+	err := l.http.Do(context.Background(), req, &ans)
+	secs, nerr := ans.ExpiresIn.Float64()
 	switch {
+	case err != nil:
 	case ans.AccessToken == "":
 		err = errors.New("token endpoint answer has no access_token")
 	case ans.TokenType != "" && !strings.EqualFold(ans.TokenType, "bearer"):
 		err = errors.New("token endpoint answered a token type other than Bearer")
-	case ans.ExpiresIn != "" && (err != nil || secs < 0):
+	case ans.ExpiresIn != "" && (nerr != nil || secs < 0):
 		err = errors.New("token endpoint answered an expires_in that is not a non-negative number")
 	default:
 		tok := &oauth2.Token{AccessToken: ans.AccessToken, TokenType: "Bearer"}
 		if life := time.Duration(secs * float64(time.Second)); life > 0 {
 			tok.Expiry = time.Now().Add(life)
-			// By login.now it is replaced at the same time as by oauth2, or
-			// half way through a life shorter than two minutes.
-			tok = tok.WithExtra(map[string]any{refreshAtKey: l.now().Add(life - min(earlyRefresh, life/2))})
+			tok = tok.WithExtra(map[string]any{dueKey: l.now().Add(life - earlyRefresh)})
 		}
 		return tok, nil
 	}
-	return nil, loginFailure(err)
+	var he *httpx.Error
+	if !errors.As(err, &he) { // a 200 answer that is not a token
+		he = &httpx.Error{Op: opLogin, Method: http.MethodPost, Path: tokenPath, Status: http.StatusOK, Attempts: 1, Err: err}
+	}
+	failed := *he
+	failed.Outcome = httpx.OutcomeNotApplied
+	return nil, &failed
 }
 
 // form is the token request's form, with a new assertion: iss = sub = the
@@ -89,10 +124,9 @@ func (l *login) form() (url.Values, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create assertion signer: %w", err)
 	}
-	jti, _ := randomText{}.Nonce()
 	now := l.now()
 	assertion, err := jwt.Signed(signer).Claims(jwt.Claims{
-		Issuer: l.clientID, Subject: l.clientID, Audience: jwt.Audience{l.audience}, ID: jti,
+		Issuer: l.clientID, Subject: l.clientID, Audience: jwt.Audience{l.audience}, ID: rand.Text(),
 		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now.Add(-assertionLife)),
 		Expiry: jwt.NewNumericDate(now.Add(assertionLife)),
 	}).Serialize()
@@ -108,85 +142,3 @@ type randomText struct{}
 
 // Nonce implements jose.NonceSource.
 func (randomText) Nonce() (string, error) { return rand.Text(), nil }
-
-// tokenCache is oauth2.ReuseTokenSourceWithExpiry over the login, so that
-// concurrent callers share one fetch and a token is replaced a minute
-// before it expires, or when reset drops it (after a 401).
-type tokenCache struct {
-	login *login
-	mu    sync.Mutex
-	reuse oauth2.TokenSource
-}
-
-func newTokenCache(l *login) *tokenCache {
-	c := &tokenCache{login: l}
-	c.reset()
-	return c
-}
-
-// Token implements oauth2.TokenSource. A token that login.now says is due
-// for replacement is dropped once (once for all the callers that saw it).
-func (c *tokenCache) Token() (*oauth2.Token, error) {
-	for try := 0; ; try++ {
-		c.mu.Lock()
-		reuse := c.reuse
-		c.mu.Unlock()
-		tok, err := reuse.Token()
-		if err != nil || try > 0 {
-			return tok, err
-		}
-		if at, ok := tok.Extra(refreshAtKey).(time.Time); !ok || c.login.now().Before(at) {
-			return tok, nil
-		}
-		c.mu.Lock()
-		if c.reuse == reuse {
-			c.reuse = oauth2.ReuseTokenSourceWithExpiry(nil, c.login, earlyRefresh)
-		}
-		c.mu.Unlock()
-	}
-}
-
-// reset drops the cached token.
-func (c *tokenCache) reset() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.reuse = oauth2.ReuseTokenSourceWithExpiry(nil, c.login, earlyRefresh)
-}
-
-// loginError is a failed login. No API request was sent, so it says
-// OutcomeNotApplied whatever happened to the token request. It unwraps to
-// the *httpx.Error, so httpx.StatusOf and errors.As see the status.
-type loginError struct{ err *httpx.Error }
-
-// loginFailure makes err, a failed request or a 200 answer that is not a
-// token, a *loginError.
-func loginFailure(err error) error {
-	var he *httpx.Error
-	if !errors.As(err, &he) {
-		he = &httpx.Error{Op: opLogin, Method: http.MethodPost, Path: tokenPath, Status: http.StatusOK, Attempts: 1, Err: err}
-	}
-	cp := *he
-	cp.Outcome = httpx.OutcomeNotApplied
-	return &loginError{err: &cp}
-}
-
-// Error reads "c1 login: token endpoint answered 401: <error>: <description>"
-// for an answer that is not 2xx, else the *httpx.Error's text.
-func (e *loginError) Error() string {
-	if e.err.Status >= 200 && e.err.Status <= 299 || e.err.Status == 0 {
-		return e.err.Error()
-	}
-	s := fmt.Sprintf("%s: token endpoint answered %d", opLogin, e.err.Status)
-	for _, part := range []string{e.err.Code, e.err.Message} {
-		if part != "" {
-			s += ": " + part
-		}
-	}
-	if e.err.TraceID != "" {
-		s += " (trace id " + e.err.TraceID + ")"
-	}
-	return s
-}
-
-// Unwrap returns the *httpx.Error.
-func (e *loginError) Unwrap() error { return e.err }

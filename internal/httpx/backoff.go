@@ -26,7 +26,7 @@ func Backoff(lo, hi time.Duration, attempt int, resp *http.Response) time.Durati
 // header of 429 and 503 answers only, hence the 503 stand-in, and answers
 // -1 (min*2^0 with min -1) when there is no valid header.
 func retryAfter(resp *http.Response) (time.Duration, bool) {
-	if resp == nil || resp.StatusCode != http.StatusTooManyRequests && (resp.StatusCode < 500 || resp.StatusCode > 599) {
+	if resp == nil || resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode < 500 {
 		return 0, false
 	}
 	d := retryablehttp.DefaultBackoff(-1, -1, 0, &http.Response{StatusCode: http.StatusServiceUnavailable, Header: resp.Header})

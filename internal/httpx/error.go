@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -8,13 +9,13 @@ import (
 	"time"
 )
 
-// ErrBodyTooLarge is the cause of an *Error whose 2xx answer exceeded
-// Options.MaxBodyBytes.
-var ErrBodyTooLarge = errors.New("answer body too large")
-
-// ErrMalformedBody is the cause of an *Error whose 2xx answer could not be
-// decoded.
-var ErrMalformedBody = errors.New("malformed answer body")
+// The causes of an *Error whose 2xx answer could not be used.
+var (
+	// ErrBodyTooLarge: the answer exceeded Options.MaxBodyBytes.
+	ErrBodyTooLarge = errors.New("answer body too large")
+	// ErrMalformedBody: the answer could not be decoded.
+	ErrMalformedBody = errors.New("malformed answer body")
+)
 
 // Outcome says whether a request was carried out upstream. Every upstream
 // call can fail after it acted: a caller that creates something upstream
@@ -34,16 +35,11 @@ const (
 	OutcomeApplied
 )
 
+// outcomeNames are the names of the outcomes other than unknown.
+var outcomeNames = map[Outcome]string{OutcomeNotApplied: "not_applied", OutcomeApplied: "applied"}
+
 // String returns "unknown", "not_applied" or "applied".
-func (o Outcome) String() string {
-	switch o {
-	case OutcomeNotApplied:
-		return "not_applied"
-	case OutcomeApplied:
-		return "applied"
-	}
-	return "unknown"
-}
+func (o Outcome) String() string { return cmp.Or(outcomeNames[o], "unknown") }
 
 // OutcomeOf returns the outcome of the call that returned err: applied for
 // nil, the Outcome of the first *Error in err's chain, else unknown.
@@ -61,53 +57,42 @@ func OutcomeOf(err error) Outcome {
 // Error describes a failed request. It never holds a header value, a request
 // body, a query string or any other request secret.
 type Error struct {
-	Op      string // the operation, e.g. "c1 rotate credential"
-	Method  string
-	Path    string // the URL path only (escaped), never the query
-	Status  int    // of the last answer; 0 when none came
-	Code    string // the upstream error code, when the answer carried one
-	Message string // the upstream message, sanitised and truncated
-	TraceID string // the upstream trace or request id, when known
-	// Attempts is how many attempts were made.
-	Attempts int
-	// Outcome says whether the upstream may have carried the request out.
-	Outcome Outcome
+	Op       string // the operation, e.g. "c1 rotate credential"
+	Method   string
+	Path     string  // the URL path only (escaped), never the query
+	Status   int     // of the last answer; 0 when none came
+	Code     string  // the upstream error code, when the answer carried one
+	Message  string  // the upstream message, sanitised and truncated
+	TraceID  string  // the upstream trace or request id, when known
+	Attempts int     // how many attempts were made
+	Outcome  Outcome // whether the upstream may have carried the request out
 	// RetryAfter is the wait the last answer asked for in Retry-After (0
 	// when none). One longer than the request could still wait fails the
 	// call at once; callers can defer to it.
 	RetryAfter time.Duration
-	// Err is the cause of a network error, cancellation or bad answer.
-	Err error
+	Err        error // the cause of a network error, cancellation or bad answer
 }
 
 // Error formats e as "op: METHOD /path: 429 Too Many Requests: CODE: message
 // (trace id T): cause (the upstream asks to wait 1m0s) (after N attempts)".
 func (e *Error) Error() string {
-	s := e.Method + " " + e.Path
-	if e.Op != "" {
-		s = e.Op + ": " + s
-	}
-	if e.Status != 0 {
-		s += strings.TrimRight(fmt.Sprintf(": %d %s", e.Status, http.StatusText(e.Status)), " ")
-	}
-	for _, part := range []string{e.Code, e.Message} {
-		if part != "" {
-			s += ": " + part
+	var b strings.Builder
+	add := func(ok bool, format string, args ...any) {
+		if ok {
+			fmt.Fprintf(&b, format, args...)
 		}
 	}
-	if e.TraceID != "" {
-		s += " (trace id " + e.TraceID + ")"
-	}
-	if e.Err != nil {
-		s += ": " + e.Err.Error()
-	}
-	if e.RetryAfter > 0 {
-		s += " (the upstream asks to wait " + e.RetryAfter.String() + ")"
-	}
-	if e.Attempts == 1 {
-		return s + " (after 1 attempt)"
-	}
-	return fmt.Sprintf("%s (after %d attempts)", s, e.Attempts)
+	add(e.Op != "", "%s: ", e.Op)
+	add(true, "%s %s", e.Method, e.Path)
+	add(e.Status != 0, ": %s", strings.TrimSpace(fmt.Sprint(e.Status, " ", http.StatusText(e.Status))))
+	add(e.Code != "", ": %s", e.Code)
+	add(e.Message != "", ": %s", e.Message)
+	add(e.TraceID != "", " (trace id %s)", e.TraceID)
+	add(e.Err != nil, ": %v", e.Err)
+	add(e.RetryAfter > 0, " (the upstream asks to wait %s)", e.RetryAfter)
+	add(e.Attempts == 1, " (after 1 attempt)")
+	add(e.Attempts != 1, " (after %d attempts)", e.Attempts)
+	return b.String()
 }
 
 // Unwrap returns the underlying cause.

@@ -54,21 +54,23 @@ func TestScrubLongestFirst(t *testing.T) {
 	}
 }
 
-func TestDefaultParseError(t *testing.T) {
+func TestParseErrorFallsBackToTheBody(t *testing.T) {
+	none := func(int, []byte) (string, string, string) { return "", "", "" }
+	coded := func(int, []byte) (string, string, string) { return "E1", "", "t1" }
 	cases := []struct {
+		parse                func(int, []byte) (string, string, string)
 		body                 string
 		code, message, trace string
 	}{
-		{`{"error":"invalid_client","error_description":"bad assertion"}`, "invalid_client", "bad assertion", ""},
-		{`{"code":16,"message":"unauthenticated","details":[]}`, "16", "unauthenticated", ""},
-		{`{"success":false,"error":{"code":"INVALID_API_KEY","message":"nope","trace_id":"req_9"}}`, "INVALID_API_KEY", "nope", "req_9"},
-		{`{"detail":"Not Found"}`, "", "Not Found", ""},
-		{"plain text failure", "", "plain text failure", ""},
-		{"<html><body>502</body></html>", "", "", ""},
-		{"", "", "", ""},
+		{nil, "plain text failure", "", "plain text failure", ""},
+		{nil, "<html><body>502</body></html>", "", "", ""},
+		{nil, "", "", "", ""},
+		{none, `{"unknown":"shape"}`, "", `{"unknown":"shape"}`, ""},
+		{coded, "body", "E1", "", "t1"},
 	}
 	for _, tc := range cases {
-		c, m, tr := DefaultParseError(400, []byte(tc.body))
+		o := Options{ParseError: tc.parse}
+		c, m, tr := o.parseError(400, []byte(tc.body))
 		if c != tc.code || m != tc.message || tr != tc.trace {
 			t.Errorf("%s: got (%q, %q, %q)", tc.body, c, m, tr)
 		}

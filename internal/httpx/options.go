@@ -1,43 +1,33 @@
 package httpx
 
 import (
+	"bytes"
+	"cmp"
 	"net/http"
 	"time"
 
 	"github.com/hashicorp/go-cleanhttp"
 )
 
-// Defaults applied by New to zero-valued Options fields.
-const (
-	DefaultTimeout       = 30 * time.Second
-	DefaultMinBackoff    = 250 * time.Millisecond
-	DefaultMaxBackoff    = 30 * time.Second
-	DefaultMaxRetryAfter = 2 * time.Minute
-	DefaultMaxBodyBytes  = 4 << 20
-	DefaultUserAgent     = "vault-plugin-c1"
-)
-
-// maxErrorBodyBytes caps how much of a non-2xx answer is read for its message.
-const maxErrorBodyBytes = 64 << 10
-
-// Options configures a Client. Zero values take the defaults above, except
-// MaxRetries, which is used as is (0 means no retries; negative counts as 0).
+// Options configures a Client. Zero or negative values take the defaults
+// named, except MaxRetries, which is used as is (0 means no retries).
 type Options struct {
-	Timeout    time.Duration // bounds each attempt, reading the answer included
+	Timeout    time.Duration // bounds each attempt, reading the answer included; 30s
 	MaxRetries int           // retries after the first attempt
-	MinBackoff time.Duration // the first retry wait
-	MaxBackoff time.Duration // caps the exponential retry wait
-	// MaxRetryAfter is the longest Retry-After wait honoured. A longer one
-	// is not shortened: the call fails at once with an *Error carrying it.
+	MinBackoff time.Duration // the first retry wait; 250ms
+	MaxBackoff time.Duration // caps the exponential retry wait; 30s
+	// MaxRetryAfter is the longest Retry-After wait honoured; 2m. A longer
+	// one is not shortened: the call fails at once with an *Error carrying it.
 	MaxRetryAfter time.Duration
-	MaxBodyBytes  int64 // caps a 2xx answer; a larger one is an error
-	// Transport is the base transport; default
-	// cleanhttp.DefaultPooledTransport() (TLS verified).
+	MaxBodyBytes  int64 // caps a 2xx answer, a larger one is an error; 4 MiB
+	// Transport is the base transport; cleanhttp.DefaultPooledTransport()
+	// (TLS verified).
 	Transport http.RoundTripper
-	UserAgent string
+	UserAgent string // "vault-plugin-c1"
 	// ParseError extracts an upstream error code, message and trace id from
-	// a non-2xx answer body; default DefaultParseError. What it returns is
-	// sanitised, truncated and scrubbed of request secrets before use.
+	// a non-2xx answer body. When it is nil or finds neither code nor
+	// message, the body is the message, unless it is HTML. What it returns
+	// is sanitised, truncated and scrubbed of request secrets before use.
 	ParseError func(status int, body []byte) (code, message, traceID string)
 	// Observe, when set, is called once per attempt with the operation, the
 	// status of the answer (0 when none came) and how long the attempt took
@@ -45,30 +35,33 @@ type Options struct {
 	Observe func(op string, status int, elapsed time.Duration)
 }
 
-// withDefaults returns o with zero fields replaced by defaults.
-func (o Options) withDefaults() Options {
-	o.Timeout = orDefault(o.Timeout, DefaultTimeout)
-	o.MaxRetries = max(o.MaxRetries, 0)
-	o.MinBackoff = orDefault(o.MinBackoff, DefaultMinBackoff)
-	o.MaxBackoff = max(orDefault(o.MaxBackoff, DefaultMaxBackoff), o.MinBackoff)
-	o.MaxRetryAfter = orDefault(o.MaxRetryAfter, DefaultMaxRetryAfter)
-	o.MaxBodyBytes = orDefault(o.MaxBodyBytes, DefaultMaxBodyBytes)
-	if o.Transport == nil {
-		o.Transport = cleanhttp.DefaultPooledTransport()
+// Client sends requests through go-retryablehttp: bounded retries with its
+// backoff and Retry-After handling, an Outcome on every error, capped
+// answers, no redirects. It is safe for concurrent use.
+type Client struct{ opts Options }
+
+// New returns a Client configured by opts.
+func New(opts Options) *Client {
+	opts.Timeout = cmp.Or(max(opts.Timeout, 0), 30*time.Second)
+	opts.MinBackoff = cmp.Or(max(opts.MinBackoff, 0), 250*time.Millisecond)
+	opts.MaxBackoff = cmp.Or(max(opts.MaxBackoff, 0), 30*time.Second)
+	opts.MaxRetryAfter = cmp.Or(max(opts.MaxRetryAfter, 0), 2*time.Minute)
+	opts.MaxBodyBytes = cmp.Or(max(opts.MaxBodyBytes, 0), 4<<20)
+	opts.UserAgent = cmp.Or(opts.UserAgent, "vault-plugin-c1")
+	if opts.Transport == nil {
+		opts.Transport = cleanhttp.DefaultPooledTransport()
 	}
-	if o.UserAgent == "" {
-		o.UserAgent = DefaultUserAgent
-	}
-	if o.ParseError == nil {
-		o.ParseError = DefaultParseError
-	}
-	return o
+	return &Client{opts}
 }
 
-// orDefault returns v when it is positive, else d.
-func orDefault[T time.Duration | int64](v, d T) T {
-	if v > 0 {
-		return v
+// parseError is ParseError, falling back to the body as the message unless
+// it is an HTML page (a proxy's, most likely).
+func (o *Options) parseError(status int, body []byte) (code, message, traceID string) {
+	if o.ParseError != nil {
+		code, message, traceID = o.ParseError(status, body)
 	}
-	return d
+	if code == "" && message == "" && !bytes.HasPrefix(bytes.TrimSpace(body), []byte("<")) {
+		message = string(body)
+	}
+	return code, message, traceID
 }
