@@ -142,7 +142,9 @@ func TestHA(t *testing.T) {
 		t.Fatalf("WAL entries of the active node mid-sweep: %v (%v), want the hung rotation's one", wal, err)
 	}
 
-	// Kill the active node; a standby takes over.
+	// Kill the active node (the one active now, should leadership have
+	// moved since the start); a standby takes over.
+	active, _ = c.leader()
 	c.kill(active)
 	killedAt := time.Now()
 	newActive, newSince := c.leader()
