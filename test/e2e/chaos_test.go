@@ -30,11 +30,12 @@ const (
 	chaosConnectors = 4
 	// Credentials live an hour upstream, so none expires during the test:
 	// after the connectors are deleted, every credential the engine knew
-	// of must have been revoked by it. The mount's max_lease_ttl keeps
-	// leases short (the engine never serves past it), so that the sweep
-	// revokes a replaced credential within a tick.
+	// of must have been revoked by it. The mount's max_lease_ttl caps
+	// leases a little above the periodic tick, so that a revocation that
+	// ignored a lease would show before the next tick, yet the sweep
+	// revokes what the load replaced within about two ticks.
 	chaosCredentialTTL  = time.Hour
-	chaosMaxLeaseTTL    = 10 * time.Second
+	chaosMaxLeaseTTL    = 70 * time.Second
 	chaosVaultKillRatio = 10 // about one kill in ten is of Vault itself
 )
 
