@@ -159,6 +159,7 @@ type adminCredential struct {
 	LastUsedAt  *string `json:"last_used_at"`
 	Revoked     bool    `json:"revoked"`
 	RevokedAt   *string `json:"revoked_at"`
+	Live        bool    `json:"live"`
 }
 
 // toAdmin is a credential as the control API shows it: no secret.
@@ -174,7 +175,7 @@ func (c CredentialState) toAdmin() adminCredential {
 		ID: c.ID, AppID: c.AppID, ConnectorID: c.ConnectorID, ClientID: c.ClientID,
 		DisplayName: c.DisplayName, CreatedAt: protoTime(c.CreatedAt),
 		ExpiresTime: opt(c.ExpiresTime), LastUsedAt: opt(c.LastUsedAt),
-		Revoked: c.Revoked, RevokedAt: opt(c.RevokedAt),
+		Revoked: c.Revoked, RevokedAt: opt(c.RevokedAt), Live: c.Live,
 	}
 }
 

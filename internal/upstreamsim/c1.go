@@ -136,7 +136,7 @@ func (s *Server) RevokeOutOfBand(id string) (CredentialState, bool) {
 	if !c.revoked {
 		s.revokeLocked(c, s.nowLocked())
 	}
-	return c.state(), true
+	return c.state(s.nowLocked()), true
 }
 
 // SetHideDeleted makes GetCredentials answer 404 for revoked credentials
@@ -170,16 +170,21 @@ type CredentialState struct {
 	Revoked bool
 	// RevokedAt is when it was revoked.
 	RevokedAt time.Time
+	// Live reports whether it could authenticate when the state was taken:
+	// not revoked and not expired.
+	Live bool
 	// Secret is its client secret, for test assertions only; the API never
 	// returns it after creation.
 	Secret string
 }
 
-func (c *credential) state() CredentialState {
+// state is the credential's state at now.
+func (c *credential) state(now time.Time) CredentialState {
 	return CredentialState{
 		ID: c.id, AppID: c.appID, ConnectorID: c.connectorID, ClientID: c.clientID,
 		DisplayName: c.displayName, CreatedAt: c.createdAt, ExpiresTime: c.expires,
 		LastUsedAt: c.lastUsedAt, Revoked: c.revoked, RevokedAt: c.revokedAt, Secret: c.secret,
+		Live: c.usable(now),
 	}
 }
 
@@ -191,7 +196,7 @@ func (s *Server) Credential(id string) (CredentialState, bool) {
 	if !ok {
 		return CredentialState{}, false
 	}
-	return c.state(), true
+	return c.state(s.nowLocked()), true
 }
 
 // Credentials returns a connector's credentials, revoked ones included, in
@@ -206,9 +211,10 @@ func (s *Server) Credentials(appID, connectorID string) []CredentialState {
 		}
 	}
 	slices.SortFunc(list, func(a, b *credential) int { return a.seq - b.seq })
+	now := s.nowLocked()
 	out := make([]CredentialState, len(list))
 	for i, c := range list {
-		out[i] = c.state()
+		out[i] = c.state(now)
 	}
 	return out
 }

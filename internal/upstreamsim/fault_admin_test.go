@@ -178,7 +178,8 @@ func TestAdminRoundTrip(t *testing.T) {
 	if len(list.Credentials) != 2 || list.Credentials[0].ID != c["id"] || list.Credentials[0].Revoked {
 		t.Fatalf("list %s", l.raw)
 	}
-	if !strings.Contains(l.raw, `"client_id":"`+c["clientId"].(string)+`"`) || !strings.Contains(l.raw, `"expires_time":"2026-03-01T12:04:00Z"`) {
+	if !strings.Contains(l.raw, `"client_id":"`+c["clientId"].(string)+`"`) || !strings.Contains(l.raw, `"expires_time":"2026-03-01T12:04:00Z"`) ||
+		strings.Count(l.raw, `"live":true`) != 2 {
 		t.Fatalf("list fields %s", l.raw)
 	}
 	if l := post("GET", "/_sim/c1/credentials?app_id=other", "", 200); !strings.Contains(l.raw, `"credentials":[]`) {
@@ -196,6 +197,11 @@ func TestAdminRoundTrip(t *testing.T) {
 	}
 	if clk := post("GET", "/_sim/clock", "", 200); clk.body["now"] != "2026-03-01T12:04:00Z" {
 		t.Fatalf("clock %s", clk.raw)
+	}
+	// The list says which credentials still work: none once both expired.
+	if l := post("GET", "/_sim/c1/credentials?app_id=a&connector_id=c", "", 200); strings.Contains(l.raw, `"live":true`) ||
+		strings.Count(l.raw, `"live":false`) != 2 {
+		t.Fatalf("live after expiry: %s", l.raw)
 	}
 
 	post("POST", "/_sim/faults", `{"op":"get","status":503,"retry_after":"2","latency":"1ms","count":1}`, 200)

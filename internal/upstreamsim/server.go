@@ -22,7 +22,8 @@
 //	POST   /_sim/c1/connectors        {"app_id","connector_id"} -> {}
 //	PUT    /_sim/c1/credential-ttl    {"ttl":"4m"} ("0s" = no expiry) -> {"ttl"}
 //	GET    /_sim/c1/credentials?app_id=&connector_id= -> {"credentials":[{"id","app_id","connector_id",
-//	       "client_id","display_name","created_at","expires_time","last_used_at","revoked","revoked_at"}]} (no secrets)
+//	       "client_id","display_name","created_at","expires_time","last_used_at","revoked","revoked_at",
+//	       "live"}]} (no secrets; live: neither revoked nor expired now)
 //	POST   /_sim/c1/credentials/revoke {"id"} -> the credential as listed above; revokes it as an
 //	       administrator would in the C1 UI (404 for an unknown id; a revoked one keeps its revoked_at)
 //	PUT    /_sim/c1/deleted-credentials {"answer":"deleted_at"|"not_found"} -> {}: how GetCredentials answers

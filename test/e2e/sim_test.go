@@ -138,6 +138,7 @@ type simCredential struct {
 	LastUsedAt  *string `json:"last_used_at"`
 	Revoked     bool    `json:"revoked"`
 	RevokedAt   *string `json:"revoked_at"`
+	Live        bool    `json:"live"` // neither revoked nor expired when listed
 }
 
 // credentials lists a connector's credentials upstream, revoked ones included.
@@ -161,6 +162,26 @@ func (s *sim) credential(appID, connectorID, id string) simCredential {
 	}
 	s.t.Fatalf("simulator knows no credential %s of %s/%s", id, appID, connectorID)
 	return simCredential{}
+}
+
+// setCredentialTTL sets the lifetime of the credentials created from now on.
+func (s *sim) setCredentialTTL(d time.Duration) {
+	s.t.Helper()
+	s.do(http.MethodPut, "/_sim/c1/credential-ttl", map[string]string{"ttl": d.String()}, nil)
+}
+
+// inject adds a fault (fields as POST /_sim/faults takes them).
+func (s *sim) inject(fault map[string]any) {
+	s.t.Helper()
+	s.do(http.MethodPost, "/_sim/faults", fault, nil)
+}
+
+// calls is how many requests reached each upstream operation.
+func (s *sim) calls() map[string]int {
+	s.t.Helper()
+	var out map[string]int
+	s.do(http.MethodGet, "/_sim/calls", nil, &out)
+	return out
 }
 
 // valid reports whether a client id and secret authenticate upstream now.

@@ -25,10 +25,12 @@ const (
 	mountPath  = "c1"
 )
 
-// vaultServer is a real Vault server with file storage, initialised with one
-// unseal key, run from VAULT_BIN.
+// vaultServer is a real Vault server run from VAULT_BIN: file storage,
+// initialised with one unseal key, or a node of a Raft cluster (see
+// vaultOptions and raft_test.go).
 type vaultServer struct {
 	t          *testing.T
+	name       string // for messages: "vault" or the Raft node id
 	dir        string
 	pluginDir  string
 	configPath string
@@ -36,21 +38,45 @@ type vaultServer struct {
 	addr       string // http://127.0.0.1:port
 	proc       *proc
 
-	unsealKey string
-	rootToken string
-	api       *api.Client
+	unsealKeys []string // the threshold's worth of Shamir key shares
+	rootToken  string
+	api        *api.Client
 }
 
-// startVault writes the server config, starts the server, initialises it and
-// unseals it.
-func startVault(t *testing.T, dir string) *vaultServer {
+// vaultOptions adjust a Vault server's configuration.
+type vaultOptions struct {
+	// raftNodeID selects integrated storage (Raft) under this node id, with
+	// cluster_addr on a loopback port of its own; empty selects file storage.
+	raftNodeID string
+	// rawStorage serves sys/raw, which reads and writes storage beneath the
+	// mounts (the suite inspects the engine's WAL entries and records with it).
+	rawStorage bool
+}
+
+// startVault writes the server config, starts the server, initialises it
+// with one key share and unseals it.
+func startVault(t *testing.T, dir string, o vaultOptions) *vaultServer {
+	t.Helper()
+	v := newVaultServer(t, dir, o)
+	v.initialize(1, 1)
+	v.unseal(true)
+	return v
+}
+
+// newVaultServer writes the configuration of a server whose files live in
+// dir and starts it, uninitialised and sealed.
+func newVaultServer(t *testing.T, dir string, o vaultOptions) *vaultServer {
 	t.Helper()
 	v := &vaultServer{
 		t:          t,
+		name:       "vault",
 		dir:        dir,
 		pluginDir:  filepath.Join(dir, "plugins"),
 		configPath: filepath.Join(dir, "vault.hcl"),
 		logPath:    filepath.Join(dir, "vault.log"),
+	}
+	if o.raftNodeID != "" {
+		v.name = o.raftNodeID
 	}
 	for _, d := range []string{v.pluginDir, filepath.Join(dir, "data")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -59,30 +85,39 @@ func startVault(t *testing.T, dir string) *vaultServer {
 	}
 	port := freePort(t)
 	v.addr = fmt.Sprintf("http://127.0.0.1:%d", port)
-	config := fmt.Sprintf(`storage "file" {
-  path = %q
-}
-
+	storage := fmt.Sprintf("storage \"file\" {\n  path = %q\n}\n", filepath.Join(dir, "data"))
+	listenerExtra, clusterAddr := "", ""
+	if o.raftNodeID != "" {
+		// Every node answers on its own loopback ports; Raft and request
+		// forwarding use the cluster port (TLS with Vault's own certificates).
+		// performance_multiplier 2 (Vault's default is 5) elects a new leader
+		// within a few seconds, yet tolerates a loaded machine's pauses.
+		clusterPort := freePort(t)
+		storage = fmt.Sprintf("storage \"raft\" {\n  path    = %q\n  node_id = %q\n  performance_multiplier = 2\n}\n",
+			filepath.Join(dir, "data"), o.raftNodeID)
+		listenerExtra = fmt.Sprintf("\n  cluster_address = \"127.0.0.1:%d\"", clusterPort)
+		clusterAddr = fmt.Sprintf("cluster_addr     = \"https://127.0.0.1:%d\"\n", clusterPort)
+	}
+	config := fmt.Sprintf(`%s
 listener "tcp" {
   address     = "127.0.0.1:%d"
-  tls_disable = true
+  tls_disable = true%s
 }
 
 plugin_directory = %q
 disable_mlock    = true
 api_addr         = %q
+%sraw_storage_endpoint = %t
 ui               = false
 log_level        = "debug"
-`, filepath.Join(dir, "data"), port, v.pluginDir, v.addr)
+`, storage, port, listenerExtra, v.pluginDir, v.addr, clusterAddr, o.rawStorage)
 	if err := os.WriteFile(v.configPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	v.start()
-	v.initialize()
-	v.unseal()
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("vault server log (%s), last lines:\n%s", v.logPath, logTail(v.logPath, 60))
+			t.Logf("%s server log (%s), last lines:\n%s", v.name, v.logPath, logTail(v.logPath, 60))
 		}
 	})
 	return v
@@ -91,7 +126,7 @@ log_level        = "debug"
 // start runs the server process and waits until its API answers (sealed or not).
 func (v *vaultServer) start() {
 	v.t.Helper()
-	v.proc = startProc(v.t, "vault server", v.logPath, cleanEnv(), vaultBin, "server", "-config="+v.configPath)
+	v.proc = startProc(v.t, v.name+" server", v.logPath, cleanEnv(), vaultBin, "server", "-config="+v.configPath)
 	v.waitHealth("listening", "?standbyok=true&sealedcode=200&uninitcode=200", 60*time.Second)
 }
 
@@ -103,7 +138,7 @@ func (v *vaultServer) waitHealth(what, query string, timeout time.Duration) {
 	last := ""
 	for {
 		if v.proc.exited() {
-			v.t.Fatalf("vault server exited while waiting until %s; log:\n%s", what, logTail(v.logPath, 60))
+			v.t.Fatalf("%s server exited while waiting until %s; log:\n%s", v.name, what, logTail(v.logPath, 60))
 		}
 		resp, err := hc.Get(v.addr + "/v1/sys/health" + query)
 		if err == nil {
@@ -116,28 +151,37 @@ func (v *vaultServer) waitHealth(what, query string, timeout time.Duration) {
 			last = err.Error()
 		}
 		if time.Now().After(deadline) {
-			v.t.Fatalf("vault server not %s within %s (last: %s); log:\n%s", what, timeout, last, logTail(v.logPath, 60))
+			v.t.Fatalf("%s server not %s within %s (last: %s); log:\n%s", v.name, what, timeout, last, logTail(v.logPath, 60))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 }
 
-// initialize runs `vault operator init` with one key share and keeps the
-// unseal key and root token (never printed).
-func (v *vaultServer) initialize() {
+// initialize runs `vault operator init`, splitting the root key into shares
+// Shamir key shares of which threshold unseal, and keeps threshold shares and
+// the root token (never printed).
+func (v *vaultServer) initialize(shares, threshold int) {
 	v.t.Helper()
 	var out struct {
 		UnsealKeys []string `json:"unseal_keys_b64"`
 		RootToken  string   `json:"root_token"`
 	}
-	stdout, stderr, err := v.run(nil, "operator", "init", "-key-shares=1", "-key-threshold=1", "-format=json")
+	stdout, stderr, err := v.run(nil, "operator", "init", fmt.Sprintf("-key-shares=%d", shares),
+		fmt.Sprintf("-key-threshold=%d", threshold), "-format=json")
 	if err != nil {
 		v.t.Fatalf("vault operator init: %v: %s", err, stderr)
 	}
-	if err := json.Unmarshal([]byte(stdout), &out); err != nil || len(out.UnsealKeys) != 1 || out.RootToken == "" {
+	if err := json.Unmarshal([]byte(stdout), &out); err != nil || len(out.UnsealKeys) != shares || out.RootToken == "" {
 		v.t.Fatalf("vault operator init: unexpected answer shape (%v)", err)
 	}
-	v.unsealKey, v.rootToken = out.UnsealKeys[0], out.RootToken
+	v.useKeys(out.UnsealKeys[:threshold], out.RootToken)
+}
+
+// useKeys sets the unseal key shares and the root token of the server's
+// cluster, and the API client that uses the token.
+func (v *vaultServer) useKeys(unsealKeys []string, rootToken string) {
+	v.t.Helper()
+	v.unsealKeys, v.rootToken = unsealKeys, rootToken
 	c, err := api.NewClient(&api.Config{Address: v.addr, MaxRetries: 0, Timeout: 60 * time.Second})
 	if err != nil {
 		v.t.Fatal(err)
@@ -147,13 +191,20 @@ func (v *vaultServer) initialize() {
 	v.api = c
 }
 
-// unseal runs `vault operator unseal` and waits until the node is active.
-func (v *vaultServer) unseal() {
+// unseal runs `vault operator unseal` with each key share and waits until
+// the node is active, or, with active false, unsealed as a standby.
+func (v *vaultServer) unseal(active bool) {
 	v.t.Helper()
-	if _, stderr, err := v.run(nil, "operator", "unseal", v.unsealKey); err != nil {
-		v.t.Fatalf("vault operator unseal: %v: %s", err, stderr)
+	for _, key := range v.unsealKeys {
+		if _, stderr, err := v.run(nil, "operator", "unseal", key); err != nil {
+			v.t.Fatalf("%s: vault operator unseal: %v: %s", v.name, err, stderr)
+		}
 	}
-	v.waitHealth("unsealed and active", "", 60*time.Second)
+	if active {
+		v.waitHealth("unsealed and active", "", 60*time.Second)
+	} else {
+		v.waitHealth("unsealed", "?standbyok=true", 60*time.Second)
+	}
 }
 
 // crashRestart kills the server and its plugin processes with SIGKILL, starts
@@ -164,14 +215,18 @@ func (v *vaultServer) crashRestart(pluginBinary string) {
 	if len(before) == 0 {
 		v.t.Errorf("no plugin process of %s was running before the restart", pluginBinary)
 	}
-	v.proc.kill(v.t)
+	v.kill()
 	for _, pid := range processesRunning(pluginBinary) {
 		v.t.Errorf("plugin process %d still running after the server and its group were killed", pid)
 	}
 	v.t.Logf("vault server and %d plugin process(es) killed; starting again", len(before))
 	v.start()
-	v.unseal()
+	v.unseal(true)
 }
+
+// kill ends the server and its plugin processes at once with SIGKILL, like a
+// crash of the machine's Vault service.
+func (v *vaultServer) kill() { v.proc.kill(v.t) }
 
 // run executes the vault CLI against this server with the root token.
 // stdin, if not nil, is fed to the command.
@@ -252,9 +307,21 @@ func redactArgs(args []string) string {
 // SHA-256 with PLUGIN_VERSION and mounts it at c1/ with that version.
 func (v *vaultServer) installPlugin() {
 	v.t.Helper()
-	dst := filepath.Join(v.pluginDir, pluginName)
-	copyFile(v.t, pluginBin, dst, 0o755)
-	v.cli("plugin", "register", "-sha256="+sha256File(v.t, dst), "-version="+pluginVersion, "secret", pluginName)
+	v.placePlugin()
+	v.registerPlugin()
+}
+
+// placePlugin copies PLUGIN_BIN into the plugin directory.
+func (v *vaultServer) placePlugin() {
+	v.t.Helper()
+	copyFile(v.t, pluginBin, v.pluginPath(), 0o755)
+}
+
+// registerPlugin registers the placed plugin binary by SHA-256 with
+// PLUGIN_VERSION and mounts it at c1/ with that version.
+func (v *vaultServer) registerPlugin() {
+	v.t.Helper()
+	v.cli("plugin", "register", "-sha256="+sha256File(v.t, v.pluginPath()), "-version="+pluginVersion, "secret", pluginName)
 	v.cli("secrets", "enable", "-path="+mountPath, "-plugin-version="+pluginVersion, pluginName)
 }
 
@@ -327,30 +394,48 @@ type envOptions struct {
 	// config, when not nil, is written to c1/config with the upstream
 	// settings (URLs, client, key) added.
 	config map[string]any
+	// rawStorage serves Vault's sys/raw (see vaultOptions).
+	rawStorage bool
 }
 
 // newEnv starts a simulator and a Vault server, and mounts the plugin.
 func newEnv(t *testing.T, o envOptions) *c1env {
 	t.Helper()
 	dir := t.TempDir()
-	e := &c1env{t: t, dir: dir}
 	var simArgs []string
 	if o.credentialTTL > 0 {
 		simArgs = append(simArgs, "-credential-ttl", o.credentialTTL.String())
 	}
-	e.sim = startSim(t, dir, simArgs...)
-	e.c1ClientID, e.c1ClientSecret = e.sim.c1Client("vault-e2e-" + randID(6) + "@127.0.0.1/pcc")
-	e.aitronosKey = e.sim.aitronosKey()
-	e.v = startVault(t, dir)
-	e.v.installPlugin()
+	s := startSim(t, dir, simArgs...)
+	v := startVault(t, dir, vaultOptions{rawStorage: o.rawStorage})
+	v.installPlugin()
+	e := envOn(t, dir, s, v)
 	if o.config != nil {
-		cfg := e.upstreamConfig()
-		for k, val := range o.config {
-			cfg[k] = val
-		}
-		e.v.write(mountPath+"/config", cfg)
+		e.configure(o.config)
 	}
 	return e
+}
+
+// envOn is the environment of a running simulator and a Vault server (or
+// the node of a cluster that e.v names) with the plugin mounted: it registers
+// a C1 API client and an Aitronos key upstream.
+func envOn(t *testing.T, dir string, s *sim, v *vaultServer) *c1env {
+	t.Helper()
+	e := &c1env{t: t, dir: dir, sim: s, v: v}
+	e.c1ClientID, e.c1ClientSecret = e.sim.c1Client("vault-e2e-" + randID(6) + "@127.0.0.1/pcc")
+	e.aitronosKey = e.sim.aitronosKey()
+	return e
+}
+
+// configure writes c1/config: the upstream settings (URLs, client, key) and
+// config.
+func (e *c1env) configure(config map[string]any) {
+	e.t.Helper()
+	cfg := e.upstreamConfig()
+	for k, val := range config {
+		cfg[k] = val
+	}
+	e.v.write(mountPath+"/config", cfg)
 }
 
 // upstreamConfig is the part of c1/config that points at the simulator.
