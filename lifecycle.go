@@ -219,10 +219,17 @@ func removeCredential(list []*storedCredential, id string) []*storedCredential {
 }
 
 // recordUnknownCreate notes a create whose outcome is unknown, made in the
-// window [from, to].
+// window [from, to], and backs off the periodic creates that follow.
 func (e *connectorEntry) recordUnknownCreate(from, to time.Time) {
-	e.UnknownCreateCount++
 	e.UnknownStreak++
+	e.recordPossibleOrphan(from, to)
+}
+
+// recordPossibleOrphan counts a create that may have left, in the window
+// [from, to], a credential upstream that the engine does not hold (its id is
+// unknown), so that the status shows where to look for it in C1.
+func (e *connectorEntry) recordPossibleOrphan(from, to time.Time) {
+	e.UnknownCreateCount++
 	e.UnknownCreates = append(e.UnknownCreates, unknownCreate{From: from, To: to})
 	if n := len(e.UnknownCreates); n > maxUnknownCreatesKept {
 		e.UnknownCreates = append([]unknownCreate(nil), e.UnknownCreates[n-maxUnknownCreatesKept:]...)

@@ -458,6 +458,13 @@ func TestRollbackOfAnEntryWithoutAStoredCredentialWarns(t *testing.T) {
 	if !strings.Contains(e.logs.String(), "cannot be found") {
 		t.Error("the rollback did not warn about a credential it cannot reach")
 	}
+	// The status says too where a stray credential may be, without backing
+	// off the next rotation.
+	c := e.connector()
+	if c.UnknownCreateCount != 1 || len(c.UnknownCreates) != 1 || c.UnknownStreak != 0 {
+		t.Errorf("status: %d unknown creates, %d windows, backoff streak %d; want 1, 1, 0",
+			c.UnknownCreateCount, len(c.UnknownCreates), c.UnknownStreak)
+	}
 	if p := e.connector().Pending; p == nil || p.ID != "in-flight" {
 		t.Error("the rollback touched another rotation's pending credential")
 	}

@@ -127,9 +127,23 @@ func (b *backend) rollBackRotation(ctx context.Context, s logical.Storage, k con
 		// Stored and promoted (or already retiring); only the WAL entry's
 		// deletion was lost.
 	default:
+		now := b.now()
 		b.Logger().Warn("an interrupted rotation created no stored credential; if the upstream created one before the "+
 			"interruption, it cannot be found (the C1 API cannot list credentials) and stays valid until it expires",
-			"connector", k.String(), "started_at", w.StartedAt)
+			"connector", k.String(), "outcome", httpx.OutcomeUnknown.String(), "from", formatTime(w.StartedAt), "to", formatTime(now))
+		if e == nil {
+			break // a registration that never stored anything: no record to show it in
+		}
+		_, err := b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
+			if e == nil {
+				return nil, nil
+			}
+			e.recordPossibleOrphan(w.StartedAt, now)
+			return e, nil
+		})
+		if err != nil {
+			return "", err
+		}
 	}
 	return "", nil
 }
