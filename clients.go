@@ -71,44 +71,53 @@ func (b *backend) httpOptions(c *pluginConfig) httpx.Options {
 	return opts
 }
 
+// c1Settings are the config values the C1 client is built from. The server
+// URL, when not set, derives from the client id, which they hold.
+func c1Settings(cfg *pluginConfig) clientSettings {
+	return clientSettings{url: cfg.C1ServerURL, id: cfg.C1ClientID, secret: cfg.C1ClientSecret, token: cfg.C1AccessToken,
+		timeout: cfg.RequestTimeout, retries: cfg.MaxRetries}
+}
+
+// aitronosSettings are the config values the Aitronos client is built from.
+func aitronosSettings(cfg *pluginConfig) clientSettings {
+	return clientSettings{url: cfg.AitronosURL, secret: cfg.AitronosAPIKey, header: cfg.AitronosKeyHeader,
+		timeout: cfg.RequestTimeout, retries: cfg.MaxRetries}
+}
+
 // newC1 builds the C1 client from cfg (nil when C1 is not configured); its
 // errors are 400 answers naming the field. It is the one check of the C1
 // settings, on config writes and on use.
-func (b *backend) newC1(cfg *pluginConfig) (*c1api.Client, clientSettings, error) {
+func (b *backend) newC1(cfg *pluginConfig) (*c1api.Client, error) {
 	if !cfg.c1Configured() {
-		return nil, clientSettings{}, nil
+		return nil, nil
 	}
 	serverURL, err := cfg.c1ServerURL()
-	key := clientSettings{url: serverURL, id: cfg.C1ClientID, secret: cfg.C1ClientSecret, token: cfg.C1AccessToken,
-		timeout: cfg.RequestTimeout, retries: cfg.MaxRetries}
 	if err != nil {
-		return nil, key, err
+		return nil, err
 	}
 	c, err := c1api.New(c1api.Config{ServerURL: serverURL, ClientID: cfg.C1ClientID, ClientSecret: cfg.C1ClientSecret,
 		AccessToken: cfg.C1AccessToken, HTTP: b.httpOptions(cfg), Now: b.now})
-	return c, key, refusedField(err)
+	return c, refusedField(err)
 }
 
 // newAitronos builds the Aitronos client from cfg (nil when Aitronos is not
 // configured), like newC1.
-func (b *backend) newAitronos(cfg *pluginConfig) (*aitronos.Client, clientSettings, error) {
-	key := clientSettings{url: cfg.AitronosURL, secret: cfg.AitronosAPIKey, header: cfg.AitronosKeyHeader,
-		timeout: cfg.RequestTimeout, retries: cfg.MaxRetries}
+func (b *backend) newAitronos(cfg *pluginConfig) (*aitronos.Client, error) {
 	if !cfg.aitronosConfigured() {
-		return nil, key, nil
+		return nil, nil
 	}
 	c, err := aitronos.New(aitronos.Config{BaseURL: cfg.AitronosURL, APIKey: cfg.AitronosAPIKey,
 		KeyHeader: cfg.AitronosKeyHeader, HTTP: b.httpOptions(cfg), Now: b.now})
-	return c, key, refusedField(err)
+	return c, refusedField(err)
 }
 
 // checkClients builds both clients from cfg, as their use will: a config
 // either client would refuse is refused now.
 func (b *backend) checkClients(cfg *pluginConfig) error {
-	if _, _, err := b.newC1(cfg); err != nil {
+	if _, err := b.newC1(cfg); err != nil {
 		return err
 	}
-	_, _, err := b.newAitronos(cfg)
+	_, err := b.newAitronos(cfg)
 	return err
 }
 
@@ -163,12 +172,10 @@ func (b *backend) upstream(ctx context.Context, s logical.Storage) (*upstreamCli
 		return nil, err
 	}
 	c = &upstreamClients{config: cfg}
-	c1, c1Key, c1Err := b.newC1(cfg)
-	c.c1, c.c1Err = b.clients.c1.get(c1Key, func() (*c1api.Client, error) { return c1, c1Err })
-	ai, aiKey, aiErr := b.newAitronos(cfg)
-	c.aitronos, c.aitronosErr = b.clients.aitronos.get(aiKey, func() (*aitronos.Client, error) { return ai, aiErr })
+	c.c1, c.c1Err = b.clients.c1.get(c1Settings(cfg), func() (*c1api.Client, error) { return b.newC1(cfg) })
+	c.aitronos, c.aitronosErr = b.clients.aitronos.get(aitronosSettings(cfg), func() (*aitronos.Client, error) { return b.newAitronos(cfg) })
 	if err := errors.Join(c.c1Err, c.aitronosErr); err != nil {
-		b.Logger().Error("the stored config cannot be used for one upstream", "error", err)
+		b.Logger().Warn("the stored config cannot be used for one upstream", "error", err)
 	}
 	b.clients.current = c
 	return c, nil
