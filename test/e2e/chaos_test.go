@@ -40,7 +40,7 @@ const (
 )
 
 // TestChaos rotates and reads credentials under load against a Vault server
-// with file storage while the plugin process is killed with SIGKILL and, now
+// on integrated storage (see envOptions.raft) while the plugin process is killed with SIGKILL and, now
 // and then, Vault itself (restarted and unsealed). Afterwards:
 //
 //	(a) every connector serves a credential that authenticates upstream;
@@ -74,6 +74,7 @@ func TestChaos(t *testing.T) {
 	e := newEnv(t, envOptions{
 		credentialTTL: chaosCredentialTTL,
 		rawStorage:    true,
+		raft:          true,
 		config:        map[string]any{"revoke_grace": 5, "request_timeout": 10},
 	})
 	e.v.cli("secrets", "tune", "-max-lease-ttl="+chaosMaxLeaseTTL.String(), mountPath)

@@ -396,6 +396,13 @@ type envOptions struct {
 	config map[string]any
 	// rawStorage serves Vault's sys/raw (see vaultOptions).
 	rawStorage bool
+	// raft runs Vault on integrated storage (a one-node Raft cluster)
+	// instead of file storage. A test that kills Vault with SIGKILL under
+	// write load needs it: the file backend writes a temporary file and then
+	// renames it, and a temporary file left by a kill between the two is
+	// listed as a key whose value does not decrypt, so that the restarted
+	// Vault fails its lease restore and seals itself.
+	raft bool
 }
 
 // newEnv starts a simulator and a Vault server, and mounts the plugin.
@@ -407,7 +414,11 @@ func newEnv(t *testing.T, o envOptions) *c1env {
 		simArgs = append(simArgs, "-credential-ttl", o.credentialTTL.String())
 	}
 	s := startSim(t, dir, simArgs...)
-	v := startVault(t, dir, vaultOptions{rawStorage: o.rawStorage})
+	vo := vaultOptions{rawStorage: o.rawStorage}
+	if o.raft {
+		vo.raftNodeID = "vault"
+	}
+	v := startVault(t, dir, vo)
 	v.installPlugin()
 	e := envOn(t, dir, s, v)
 	if o.config != nil {
