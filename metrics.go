@@ -2,15 +2,12 @@ package c1
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
-
-	"github.com/hashicorp/vault/sdk/logical"
 )
 
 // metricsNamespace prefixes every metric name.
@@ -85,32 +82,16 @@ func (m *engineMetrics) observeAitronosCache(result string) {
 	m.aitronosCache.WithLabelValues(result).Inc()
 }
 
-// storageGauges are the gauges read from storage at scrape time, in a
+// fleetGauges are the gauges of the managed fleet (the number of
+// connectors and the earliest expiry, zero when none expires), in a
 // registry made for the scrape.
-func storageGauges(ctx context.Context, s logical.Storage, now time.Time) (*prometheus.Registry, error) {
-	keys, err := listConnectors(ctx, s)
-	if err != nil {
-		return nil, err
-	}
-	var earliest time.Time
-	for _, k := range keys {
-		e, err := getConnector(ctx, s, k)
-		if err != nil {
-			return nil, err
-		}
-		if e == nil || e.Current == nil || e.Current.ExpiresTime.IsZero() {
-			continue
-		}
-		if earliest.IsZero() || e.Current.ExpiresTime.Before(earliest) {
-			earliest = e.Current.ExpiresTime
-		}
-	}
+func fleetGauges(managed int, earliest, now time.Time) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	managed := prometheus.NewGauge(prometheus.GaugeOpts{
+	count := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: metricsNamespace, Name: "connectors_managed", Help: "Connectors the engine manages.",
 	})
-	managed.Set(float64(len(keys)))
-	reg.MustRegister(managed)
+	count.Set(float64(managed))
+	reg.MustRegister(count)
 	if !earliest.IsZero() {
 		expiry := prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: metricsNamespace, Name: "credential_earliest_expiry_seconds",
@@ -119,17 +100,13 @@ func storageGauges(ctx context.Context, s logical.Storage, now time.Time) (*prom
 		expiry.Set(earliest.Sub(now).Seconds())
 		reg.MustRegister(expiry)
 	}
-	return reg, nil
+	return reg
 }
 
 // exposition is the Prometheus text exposition of the engine's metrics and
-// the gauges read from storage.
-func (m *engineMetrics) exposition(ctx context.Context, s logical.Storage, now time.Time) ([]byte, error) {
-	gauges, err := storageGauges(ctx, s, now)
-	if err != nil {
-		return nil, err
-	}
-	families, err := prometheus.Gatherers{m.registry, gauges}.Gather()
+// the fleet's gauges.
+func (m *engineMetrics) exposition(managed int, earliest, now time.Time) ([]byte, error) {
+	families, err := prometheus.Gatherers{m.registry, fleetGauges(managed, earliest, now)}.Gather()
 	if err != nil {
 		return nil, fmt.Errorf("gathering metrics: %w", err)
 	}

@@ -42,7 +42,11 @@ func pathMetrics(b *backend) []*framework.Path {
 }
 
 func (b *backend) metricsRead(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	body, err := b.metrics.exposition(ctx, req.Storage, b.now())
+	managed, earliest, err := b.mem.expiries.managedAndEarliest(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	body, err := b.metrics.exposition(managed, earliest, b.now())
 	if err != nil {
 		return nil, err
 	}

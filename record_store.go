@@ -36,6 +36,7 @@ type memory struct {
 	records  recordCache
 	config   configCache
 	schedule dueSchedule
+	expiries expiryIndex
 
 	ttlMu    sync.Mutex
 	maxTTL   time.Duration
@@ -47,6 +48,7 @@ func (m *memory) reset() {
 	m.records.reset()
 	m.config.reset()
 	m.schedule.reset()
+	m.expiries.reset()
 	m.ttlMu.Lock()
 	m.maxTTLAt = time.Time{}
 	m.ttlMu.Unlock()
@@ -62,6 +64,7 @@ func (m *memory) forgetKey(key string) {
 		if k, ok := connectorKeyOf(key); ok {
 			m.records.forget(k)
 			m.schedule.touch(k)
+			m.expiries.forget(k)
 		}
 	}
 }

@@ -143,6 +143,7 @@ func putConnector(ctx context.Context, s logical.Storage, e *connectorEntry) err
 		rs.mem.records.set(k, e)
 		_, _ = cachedConfig(ctx, rs) // so that the note can say when the record is due
 		rs.mem.noteRecord(k, e)
+		rs.mem.expiries.set(k, e)
 	}
 	return nil
 }
