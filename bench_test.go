@@ -40,14 +40,14 @@ func BenchmarkSweep1000DueConnectors(b *testing.B) {
 	b.ReportMetric(float64(e.rotations.Max()), "max-in-flight")
 }
 
-// BenchmarkIdleTick10000Connectors runs the periodic function over ten
-// thousand managed connectors of which none is due: it reads no record.
-func BenchmarkIdleTick10000Connectors(b *testing.B) {
-	const connectors = 10000
+// idleFleet is a configured test env whose storage holds n managed
+// connectors, none due for a month.
+func idleFleet(b *testing.B, n int) *testEnv {
+	b.Helper()
 	e := newTestEnv(b, upstreamsim.Options{})
 	e.configure(nil)
 	now := e.clock.Now()
-	for i := range connectors {
+	for i := range n {
 		rec := &connectorEntry{AppID: fmt.Sprintf("app%05d", i), ConnectorID: "conn", RegisteredAt: now,
 			Current: &storedCredential{ID: fmt.Sprintf("cred%05d", i), ClientID: "client", ClientSecret: "secret",
 				CreatedAt: now, ExpiresTime: now.Add(720 * time.Hour)}}
@@ -55,6 +55,14 @@ func BenchmarkIdleTick10000Connectors(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	return e
+}
+
+// BenchmarkIdleTick10000Connectors runs the periodic function over ten
+// thousand managed connectors of which none is due: it reads no record.
+func BenchmarkIdleTick10000Connectors(b *testing.B) {
+	const connectors = 10000
+	e := idleFleet(b, connectors)
 	if err := e.tick(); err != nil { // builds the schedule
 		b.Fatal(err)
 	}
@@ -75,17 +83,7 @@ func BenchmarkIdleTick10000Connectors(b *testing.B) {
 // no record.
 func BenchmarkMetricsScrape10000Connectors(b *testing.B) {
 	const connectors = 10000
-	e := newTestEnv(b, upstreamsim.Options{})
-	e.configure(nil)
-	now := e.clock.Now()
-	for i := range connectors {
-		rec := &connectorEntry{AppID: fmt.Sprintf("app%05d", i), ConnectorID: "conn", RegisteredAt: now,
-			Current: &storedCredential{ID: fmt.Sprintf("cred%05d", i), ClientID: "client", ClientSecret: "secret",
-				CreatedAt: now, ExpiresTime: now.Add(720 * time.Hour)}}
-		if err := putConnector(context.Background(), e.storage, rec); err != nil {
-			b.Fatal(err)
-		}
-	}
+	e := idleFleet(b, connectors)
 	e.mustDo(logical.ReadOperation, "metrics", nil) // builds the index
 	counted := e.countStorage()
 	b.ResetTimer()
