@@ -11,20 +11,20 @@ import (
 
 // expiryIndex is each managed connector's current credential expiry, in
 // memory, for the metrics scrape: the first scrape reads every record, later
-// ones only those written elsewhere since (Vault's Invalidate, or a write
-// that did not go through a recordStore). Without it a scrape would read
-// every connector's record, 10,000 storage reads a scrape at 10,000
-// connectors.
+// ones only those that Vault's Invalidate named since (another node's
+// writes); this node's writes through a recordStore update it. Without it a
+// scrape would read every connector's record, 10,000 storage reads a scrape
+// at 10,000 connectors.
 type expiryIndex struct {
-	scrape   sync.Mutex // one scrape at a time uses the index
-	mu       sync.Mutex
-	built    bool
-	building bool
-	gen      uint64                     // changes on reset, so a build that overlapped one is dropped
-	expiry   map[connectorKey]time.Time // every record; zero when it has no expiring current credential
-	stale    map[connectorKey]bool      // to read again from storage
-	// changed are the connectors written while a build ran: the build may
-	// have read them before the write, so they are read again after it.
+	scrape sync.Mutex // one scrape at a time uses the index
+	mu     sync.Mutex
+	built  bool
+	gen    uint64                     // changes on reset, so a build that overlapped one is dropped
+	expiry map[connectorKey]time.Time // every record; zero when it has no expiring current credential
+	stale  map[connectorKey]bool      // to read again from storage
+	// changed, not nil while a build runs, are the connectors written
+	// meanwhile: the build may have read them before the write, so they are
+	// read again after it.
 	changed map[connectorKey]bool
 }
 
@@ -64,7 +64,7 @@ func (x *expiryIndex) forget(k connectorKey) {
 
 // noteChangedLocked remembers a change during a build. The caller holds mu.
 func (x *expiryIndex) noteChangedLocked(k connectorKey) {
-	if x.building && x.changed != nil {
+	if x.changed != nil {
 		x.changed[k] = true
 	}
 }
@@ -152,7 +152,7 @@ func (x *expiryIndex) refresh(ctx context.Context, s logical.Storage) error {
 // never keeps a value older than storage's. It returns what it read.
 func (x *expiryIndex) build(ctx context.Context, s logical.Storage) (map[connectorKey]time.Time, error) {
 	x.mu.Lock()
-	x.building, x.changed = true, map[connectorKey]bool{}
+	x.changed = map[connectorKey]bool{}
 	gen := x.gen
 	x.mu.Unlock()
 
@@ -161,7 +161,7 @@ func (x *expiryIndex) build(ctx context.Context, s logical.Storage) (map[connect
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	changed := x.changed
-	x.building, x.changed = false, nil
+	x.changed = nil
 	if err != nil || x.gen != gen {
 		return expiry, err
 	}
