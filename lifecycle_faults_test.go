@@ -550,3 +550,60 @@ func TestHelpSaysDisablingTheMountRevokesNothing(t *testing.T) {
 		}
 	}
 }
+
+func TestRegistrationInDoubtIsShownAndCompletedByRegisteringAgain(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
+	e.configure(nil)
+	// The upstream creates the first credential, then the answer is lost.
+	e.sim.InjectFault(upstreamsim.Fault{Op: upstreamsim.OpRotate, Status: http.StatusInternalServerError, Commit: true})
+	if _, err := e.do(logical.UpdateOperation, credsPath, nil); err == nil || !strings.Contains(err.Error(), "outcome is unknown") {
+		t.Fatalf("registration against an ambiguous upstream: %v", err)
+	}
+	e.sim.ClearFaults()
+
+	// The rotate/ status says where the stray credential may be.
+	status := e.mustDo(logical.ReadOperation, rotatePath, nil)
+	windows, _ := status.Data["unknown_outcome_windows"].([]map[string]any)
+	if status.Data["unknown_outcome_creates"] != 1 || len(windows) != 1 || status.Data["current_credential_id"] != "" ||
+		status.Data["next_periodic_create"] != "" {
+		t.Fatalf("status of the registration in doubt: %v", status.Data)
+	}
+	// A read says to register again; the sweep creates nothing on its own.
+	if _, err := e.do(logical.ReadOperation, credsPath, nil); statusOf(err) != http.StatusServiceUnavailable ||
+		!strings.Contains(err.Error(), "write creds/"+testApp+"/"+testConnector+" again") {
+		t.Errorf("creds read of a registration in doubt: %v", err)
+	}
+	before := e.sim.Calls(upstreamsim.OpRotate)
+	e.clock.Advance(periodicTick)
+	e.mustTick()
+	if n := e.sim.Calls(upstreamsim.OpRotate) - before; n != 0 {
+		t.Errorf("the sweep made %d creates for a registration in doubt", n)
+	}
+	// Registering again takes the create capability and this request's overrides.
+	req := &logical.Request{Operation: logical.UpdateOperation, Path: credsPath, Storage: e.storage}
+	if _, exists, err := e.b.HandleExistenceCheck(context.Background(), req); err != nil || exists {
+		t.Errorf("existence check of a registration in doubt: exists %v, %v; want a create", exists, err)
+	}
+	e.register(map[string]any{"revoke_grace": "2h"})
+	entry := e.connector()
+	if entry.Current == nil || entry.Overrides.RevokeGrace == nil || *entry.Overrides.RevokeGrace != 2*time.Hour {
+		t.Fatalf("the second registration did not complete with its overrides: %+v", entry)
+	}
+	e.mustDo(logical.ReadOperation, credsPath, nil)
+	if status := e.mustDo(logical.ReadOperation, rotatePath, nil); status.Data["unknown_outcome_creates"] != 1 {
+		t.Errorf("the completed registration forgot the create in doubt: %v", status.Data["unknown_outcome_creates"])
+	}
+}
+
+func TestRegistrationInDoubtCanBeDeleted(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
+	e.configure(nil)
+	e.sim.InjectFault(upstreamsim.Fault{Op: upstreamsim.OpRotate, Status: http.StatusInternalServerError, Commit: true})
+	if _, err := e.do(logical.UpdateOperation, credsPath, nil); err == nil {
+		t.Fatal("the registration did not fail")
+	}
+	e.mustDo(logical.DeleteOperation, credsPath, nil)
+	if e.connector() != nil {
+		t.Error("the record of the registration in doubt is still stored")
+	}
+}

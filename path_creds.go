@@ -135,7 +135,9 @@ func (b *backend) connectorExists(ctx context.Context, req *logical.Request, d *
 		return false, nil // the handler answers the 400
 	}
 	e, err := getConnector(ctx, req.Storage, k)
-	return e != nil, err
+	// A registration in doubt or cut short is completed by registering
+	// again, which takes the create capability.
+	return e != nil && e.registered(), err
 }
 
 func (b *backend) credsList(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
@@ -339,6 +341,10 @@ func credsLease(cfg *pluginConfig, k connectorKey, e *connectorEntry, now time.T
 	}
 	if e.Deregistering {
 		return nil, 0, errDeregistering(k)
+	}
+	if !e.registered() {
+		return nil, 0, logical.CodedError(http.StatusServiceUnavailable, fmt.Sprintf(
+			"the registration of connector %s did not complete (see rotate/%s for why): write creds/%s again", k, k, k))
 	}
 	c := e.Current
 	if c == nil {

@@ -155,7 +155,7 @@ func (b *backend) rotateStatus(ctx context.Context, req *logical.Request, d *fra
 	// While the backoff after unknown outcomes holds, the next periodic
 	// create comes no earlier than this.
 	data["next_periodic_create"] = ""
-	if at, ok := createDue(p, e, b.now()); ok && e.UnknownStreak > 0 {
+	if at, ok := createDue(p, e, b.now()); ok && e.UnknownStreak > 0 && e.registered() {
 		data["next_periodic_create"] = formatTime(at)
 	}
 	return &logical.Response{Data: data}, nil

@@ -157,7 +157,7 @@ func (b *backend) rotateLocked(ctx context.Context, s logical.Storage, client *c
 		if errors.As(err, &unusable) {
 			return nil, b.revokeUnusable(ctx, s, client, k, unusable)
 		}
-		return nil, b.createFailed(ctx, s, k, register != nil, started, err)
+		return nil, b.createFailed(ctx, s, k, register, started, err)
 	}
 	pending := &storedCredential{
 		ID:           created.ID,
@@ -179,6 +179,8 @@ func (b *backend) rotateLocked(ctx context.Context, s logical.Storage, client *c
 			e = newRecord(k, *register, now)
 		case e == nil:
 			return nil, errConnectorGone
+		case register != nil && !e.registered():
+			e.Overrides = *register // this request's, not those of the attempt in doubt
 		}
 		e.storePending(pending, now)
 		return e, nil
@@ -234,10 +236,13 @@ func (b *backend) promotePending(ctx context.Context, s logical.Storage, cfg *pl
 // outcome is unknown may have left a credential upstream that the engine
 // never saw: it is counted in the record (the periodic function then backs
 // off) and logged with its time window, so an operator can find it in C1.
-func (b *backend) createFailed(ctx context.Context, s logical.Storage, k connectorKey, registering bool, started time.Time, cause error) error {
+// A registration in doubt keeps a record too, with no credential and not
+// registered: the rotate/ status shows the window, a creds read says to
+// register again, and the sweep leaves it alone.
+func (b *backend) createFailed(ctx context.Context, s logical.Storage, k connectorKey, register *policyOverrides, started time.Time, cause error) error {
 	mapped := upstreamError(fmt.Sprintf("creating a credential for connector %s", k), cause)
 	if !createOutcomeUnknown(cause) {
-		if !registering {
+		if register == nil {
 			b.report(ctx, eventRotateFailed, k, "", cause)
 			b.recordError(ctx, s, k, mapped)
 		}
@@ -246,7 +251,10 @@ func (b *backend) createFailed(ctx context.Context, s logical.Storage, k connect
 	ended := b.now()
 	b.report(ctx, eventRotateFailed, k, "", cause, "from", started.Format(time.RFC3339), "to", ended.Format(time.RFC3339))
 	_, err := b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
-		if e == nil {
+		switch {
+		case e == nil && register != nil:
+			e = newRecord(k, *register, started)
+		case e == nil:
 			return nil, nil
 		}
 		e.recordUnknownCreate(started, ended)
