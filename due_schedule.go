@@ -149,9 +149,6 @@ func (b *backend) dueConnectors(ctx context.Context, s logical.Storage, cfg *plu
 // rebuildSchedule reads every connector record from storage (bypassing the
 // record cache, which it would only fill) and indexes its next work.
 func (b *backend) rebuildSchedule(ctx context.Context, s logical.Storage, cfg *pluginConfig, gen uint64, now time.Time) error {
-	if rs, ok := s.(*recordStore); ok {
-		s = rs.Storage
-	}
 	sched := &b.mem.schedule
 	sched.mu.Lock()
 	if sched.gen != gen {
@@ -160,27 +157,18 @@ func (b *backend) rebuildSchedule(ctx context.Context, s logical.Storage, cfg *p
 	}
 	sched.built, sched.touched = true, nil // writes from here on are noted
 	sched.mu.Unlock()
-	keys, err := listConnectors(ctx, s)
-	if err != nil {
-		sched.reset()
-		return err
-	}
-	items := make(map[connectorKey]*dueItem, len(keys))
-	queue := make(dueQueue, 0, len(keys))
-	for _, k := range keys {
-		e, err := getConnector(ctx, s, k)
-		if err != nil {
-			sched.reset()
-			return fmt.Errorf("indexing connector due times: %w", err)
-		}
-		if e == nil {
-			continue
-		}
+	items := map[connectorKey]*dueItem{}
+	var queue dueQueue
+	err := eachConnector(ctx, s, func(k connectorKey, e *connectorEntry) {
 		if at := sweepDue(cfg, k, e, now); !at.IsZero() {
 			it := &dueItem{key: k, at: at, index: len(queue)}
 			queue = append(queue, it)
 			items[k] = it
 		}
+	})
+	if err != nil {
+		sched.reset()
+		return fmt.Errorf("indexing connector due times: %w", err)
 	}
 	heap.Init(&queue)
 	sched.mu.Lock()

@@ -171,19 +171,7 @@ func (x *expiryIndex) build(ctx context.Context, s logical.Storage) (map[connect
 
 // readExpiries reads every connector record's current expiry from storage.
 func readExpiries(ctx context.Context, s logical.Storage) (map[connectorKey]time.Time, error) {
-	keys, err := listConnectors(ctx, s)
-	if err != nil {
-		return nil, err
-	}
-	expiry := make(map[connectorKey]time.Time, len(keys))
-	for _, k := range keys {
-		e, err := getConnector(ctx, s, k)
-		if err != nil {
-			return nil, err
-		}
-		if e != nil {
-			expiry[k] = currentExpiry(e)
-		}
-	}
-	return expiry, nil
+	expiry := map[connectorKey]time.Time{}
+	err := eachConnector(ctx, s, func(k connectorKey, e *connectorEntry) { expiry[k] = currentExpiry(e) })
+	return expiry, err
 }

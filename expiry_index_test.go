@@ -130,3 +130,18 @@ func TestMetricsScrapeRereadsARecordWrittenWhileItsIndexWasBuilt(t *testing.T) {
 		t.Errorf("the next scrape shows the earliest expiry in %vs, want %vs", earliest, time.Hour.Seconds())
 	}
 }
+
+func TestMetricsScrapeLeavesTheRecordCacheAlone(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 720 * time.Hour})
+	e.configureAndRegister(nil)
+	registerOthers(t, e, 3)
+	e.b.mem.records.reset()
+	e.mustDo(logical.ReadOperation, credsPath, nil) // the one hot record
+	fleetFigures(t, e)
+	e.b.mem.records.mu.Lock()
+	held := len(e.b.mem.records.slots)
+	e.b.mem.records.mu.Unlock()
+	if held != 1 {
+		t.Errorf("after a scrape of 4 connectors memory holds %d records, want only the one read", held)
+	}
+}

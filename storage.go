@@ -156,6 +156,29 @@ func deleteConnector(ctx context.Context, s logical.Storage, k connectorKey) err
 	return nil
 }
 
+// eachConnector calls fn with every connector record in storage. It reads
+// past memory's copies, so that a scan of the whole fleet neither serves
+// from nor fills the bounded record cache, whose hot records stay.
+func eachConnector(ctx context.Context, s logical.Storage, fn func(connectorKey, *connectorEntry)) error {
+	if rs, ok := s.(*recordStore); ok {
+		s = rs.Storage
+	}
+	keys, err := listConnectors(ctx, s)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		e, err := getConnector(ctx, s, k)
+		if err != nil {
+			return err
+		}
+		if e != nil {
+			fn(k, e)
+		}
+	}
+	return nil
+}
+
 // listConnectors returns every managed connector, sorted.
 func listConnectors(ctx context.Context, s logical.Storage) ([]connectorKey, error) {
 	apps, err := s.List(ctx, connectorStoragePrefix)
