@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/lifecycle"
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/upstreamsim"
 )
 
@@ -48,8 +49,8 @@ func idleFleet(b *testing.B, n int) *testEnv {
 	e.configure(nil)
 	now := e.clock.Now()
 	for i := range n {
-		rec := &connectorEntry{AppID: fmt.Sprintf("app%05d", i), ConnectorID: "conn", RegisteredAt: now,
-			Current: &storedCredential{ID: fmt.Sprintf("cred%05d", i), ClientID: "client", ClientSecret: "secret",
+		rec := &lifecycle.Record{AppID: fmt.Sprintf("app%05d", i), ConnectorID: "conn", RegisteredAt: now,
+			Current: &lifecycle.Credential{ID: fmt.Sprintf("cred%05d", i), ClientID: "client", ClientSecret: "secret",
 				CreatedAt: now, ExpiresTime: now.Add(720 * time.Hour)}}
 		if err := putConnector(context.Background(), e.storage, rec); err != nil {
 			b.Fatal(err)

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/lifecycle"
 )
 
 // Defaults of the config fields.
@@ -31,7 +33,7 @@ type pluginConfig struct {
 	// C1ServerURL is the URL the operator set; empty means derived from the client id.
 	C1ServerURL string `json:"c1_server_url,omitempty"`
 
-	Policy rotationPolicy `json:"policy"`
+	Policy lifecycle.Policy `json:"policy"`
 
 	// VerifyInterval is how often each connector's current credential is
 	// read upstream to notice an out-of-band revocation; 0 = never.
@@ -51,7 +53,7 @@ type pluginConfig struct {
 // defaultConfig is the config a first write starts from.
 func defaultConfig() *pluginConfig {
 	return &pluginConfig{
-		Policy: rotationPolicy{
+		Policy: lifecycle.Policy{
 			RotationPeriod:     defaultRotationPeriod,
 			RotateBeforeExpiry: defaultRotateBeforeExpiry,
 			RevokeGrace:        defaultRevokeGrace,

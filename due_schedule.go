@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/lifecycle"
 )
 
 // dueSchedule is the in-memory index of when each managed connector next
@@ -27,10 +29,10 @@ type dueSchedule struct {
 	built bool
 	gen   uint64 // changes on reset, so a rebuild that overlapped one is redone
 	queue dueQueue
-	items map[connectorKey]*dueItem
+	items map[lifecycle.Key]*dueItem
 	// touched are the connectors written or invalidated since the last
 	// tick, with their next work when the write knew it.
-	touched map[connectorKey]dueNote
+	touched map[lifecycle.Key]dueNote
 }
 
 // dueNote is what a write told of a connector's next work.
@@ -49,7 +51,7 @@ func (s *dueSchedule) reset() {
 
 // touch notes that k's record changed in a way not known here: the next
 // tick reads it again.
-func (s *dueSchedule) touch(k connectorKey) {
+func (s *dueSchedule) touch(k lifecycle.Key) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.noteLocked(k, dueNote{})
@@ -58,14 +60,14 @@ func (s *dueSchedule) touch(k connectorKey) {
 // noteRecord notes that k's record was written as e, computing its next work
 // with the config held in memory (or leaving it to the next tick when none is).
 // The note holds a time, not the record, so a burst of writes keeps no records alive.
-func (m *memory) noteRecord(k connectorKey, e *connectorEntry) {
+func (m *memory) noteRecord(k lifecycle.Key, e *lifecycle.Record) {
 	s := &m.schedule
 	s.mu.Lock()
 	gen := s.gen
 	s.mu.Unlock()
 	note := dueNote{}
 	if cfg := m.config.peek(); cfg != nil {
-		note = dueNote{at: sweepDue(cfg, k, e, m.clock()), known: true}
+		note = dueNote{at: nextDue(cfg, k, e, m.clock()), known: true}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -76,12 +78,12 @@ func (m *memory) noteRecord(k connectorKey, e *connectorEntry) {
 }
 
 // noteLocked records a note. The caller holds mu.
-func (s *dueSchedule) noteLocked(k connectorKey, n dueNote) {
+func (s *dueSchedule) noteLocked(k lifecycle.Key, n dueNote) {
 	if !s.built {
 		return // the rebuild reads it
 	}
 	if s.touched == nil {
-		s.touched = map[connectorKey]dueNote{}
+		s.touched = map[lifecycle.Key]dueNote{}
 	}
 	s.touched[k] = n
 }
@@ -89,7 +91,7 @@ func (s *dueSchedule) noteLocked(k connectorKey, n dueNote) {
 // dueConnectors returns the connectors whose next work is due at now, in the
 // order it fell due. It rebuilds the schedule first when needed. The returned
 // connectors are recomputed at the next tick, whatever the sweep did with them.
-func (b *backend) dueConnectors(ctx context.Context, s logical.Storage, cfg *pluginConfig) ([]connectorKey, error) {
+func (b *backend) dueConnectors(ctx context.Context, s logical.Storage, cfg *pluginConfig) ([]lifecycle.Key, error) {
 	sched := &b.mem.schedule
 	sched.tick.Lock()
 	defer sched.tick.Unlock()
@@ -107,7 +109,7 @@ func (b *backend) dueConnectors(ctx context.Context, s logical.Storage, cfg *plu
 	touched := sched.touched
 	sched.touched = nil
 	sched.mu.Unlock()
-	next := make(map[connectorKey]time.Time, len(touched))
+	next := make(map[lifecycle.Key]time.Time, len(touched))
 	for k, note := range touched {
 		if note.known {
 			next[k] = note.at
@@ -122,7 +124,7 @@ func (b *backend) dueConnectors(ctx context.Context, s logical.Storage, cfg *plu
 		}
 		next[k] = time.Time{}
 		if e != nil {
-			next[k] = sweepDue(cfg, k, e, now)
+			next[k] = nextDue(cfg, k, e, now)
 		}
 	}
 
@@ -134,7 +136,7 @@ func (b *backend) dueConnectors(ctx context.Context, s logical.Storage, cfg *plu
 	for k, at := range next {
 		sched.set(k, at)
 	}
-	var due []connectorKey
+	var due []lifecycle.Key
 	for len(sched.queue) > 0 && !now.Before(sched.queue[0].at) {
 		it := heap.Pop(&sched.queue).(*dueItem)
 		delete(sched.items, it.key)
@@ -157,10 +159,10 @@ func (b *backend) rebuildSchedule(ctx context.Context, s logical.Storage, cfg *p
 	}
 	sched.built, sched.touched = true, nil // writes from here on are noted
 	sched.mu.Unlock()
-	items := map[connectorKey]*dueItem{}
+	items := map[lifecycle.Key]*dueItem{}
 	var queue dueQueue
-	err := eachConnector(ctx, s, func(k connectorKey, e *connectorEntry) {
-		if at := sweepDue(cfg, k, e, now); !at.IsZero() {
+	err := eachConnector(ctx, s, func(k lifecycle.Key, e *lifecycle.Record) {
+		if at := nextDue(cfg, k, e, now); !at.IsZero() {
 			it := &dueItem{key: k, at: at, index: len(queue)}
 			queue = append(queue, it)
 			items[k] = it
@@ -180,7 +182,7 @@ func (b *backend) rebuildSchedule(ctx context.Context, s logical.Storage, cfg *p
 }
 
 // set indexes k's next work at at (zero: none). The caller holds mu.
-func (s *dueSchedule) set(k connectorKey, at time.Time) {
+func (s *dueSchedule) set(k lifecycle.Key, at time.Time) {
 	it, ok := s.items[k]
 	switch {
 	case at.IsZero() && ok:
@@ -192,7 +194,7 @@ func (s *dueSchedule) set(k connectorKey, at time.Time) {
 		heap.Fix(&s.queue, it.index)
 	default:
 		if s.items == nil {
-			s.items = map[connectorKey]*dueItem{}
+			s.items = map[lifecycle.Key]*dueItem{}
 		}
 		it = &dueItem{key: k, at: at}
 		heap.Push(&s.queue, it)
@@ -202,7 +204,7 @@ func (s *dueSchedule) set(k connectorKey, at time.Time) {
 
 // dueItem is one connector's next work in the queue.
 type dueItem struct {
-	key   connectorKey
+	key   lifecycle.Key
 	at    time.Time
 	index int
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/lifecycle"
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/upstreamsim"
 )
 
@@ -75,8 +76,8 @@ func TestInvalidatedConnectorIsRescheduled(t *testing.T) {
 	}
 	// Another node set a one-hour period on the connector.
 	hour := time.Hour
-	e.writeBehindTheBack(func(c *connectorEntry) { c.Overrides.RotationPeriod = &hour })
-	e.b.invalidate(context.Background(), connectorKey{testApp, testConnector}.storageKey())
+	e.writeBehindTheBack(func(c *lifecycle.Record) { c.Overrides.RotationPeriod = &hour })
+	e.b.invalidate(context.Background(), recordKey(lifecycle.Key{AppID: testApp, ConnectorID: testConnector}))
 	e.clock.Advance(time.Hour)
 	if err := e.tick(); err != nil {
 		t.Fatal(err)
@@ -118,7 +119,7 @@ func TestStandbyThatBecomesActiveRebuildsItsSchedule(t *testing.T) {
 		t.Fatal(err)
 	}
 	hour := time.Hour
-	e.writeBehindTheBack(func(c *connectorEntry) { c.Overrides.RotationPeriod = &hour })
+	e.writeBehindTheBack(func(c *lifecycle.Record) { c.Overrides.RotationPeriod = &hour })
 	sys.ReplicationStateVal = 0
 	e.clock.Advance(time.Hour)
 	if err := e.tick(); err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/httpx"
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/lifecycle"
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/upstreamsim"
 )
 
@@ -270,9 +271,9 @@ func (e *testEnv) register(extra map[string]any) *logical.Response {
 }
 
 // connector loads the stored record of the test connector.
-func (e *testEnv) connector() *connectorEntry {
+func (e *testEnv) connector() *lifecycle.Record {
 	e.t.Helper()
-	entry, err := getConnector(context.Background(), e.storage, connectorKey{testApp, testConnector})
+	entry, err := getConnector(context.Background(), e.storage, lifecycle.Key{AppID: testApp, ConnectorID: testConnector})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/lifecycle"
 )
 
 // expiryIndex is each managed connector's current credential expiry, in
@@ -19,13 +21,13 @@ type expiryIndex struct {
 	scrape sync.Mutex // one scrape at a time uses the index
 	mu     sync.Mutex
 	built  bool
-	gen    uint64                     // changes on reset, so a build that overlapped one is dropped
-	expiry map[connectorKey]time.Time // every record; zero when it has no expiring current credential
-	stale  map[connectorKey]bool      // to read again from storage
+	gen    uint64                      // changes on reset, so a build that overlapped one is dropped
+	expiry map[lifecycle.Key]time.Time // every record; zero when it has no expiring current credential
+	stale  map[lifecycle.Key]bool      // to read again from storage
 	// changed, not nil while a build runs, are the connectors written
 	// meanwhile: the build may have read them before the write, so they are
 	// read again after it.
-	changed map[connectorKey]bool
+	changed map[lifecycle.Key]bool
 }
 
 // reset makes the next scrape read every record again.
@@ -37,7 +39,7 @@ func (x *expiryIndex) reset() {
 }
 
 // set notes that k's record is now e (nil: deleted).
-func (x *expiryIndex) set(k connectorKey, e *connectorEntry) {
+func (x *expiryIndex) set(k lifecycle.Key, e *lifecycle.Record) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.noteChangedLocked(k)
@@ -49,11 +51,11 @@ func (x *expiryIndex) set(k connectorKey, e *connectorEntry) {
 		delete(x.expiry, k)
 		return
 	}
-	x.expiry[k] = currentExpiry(e)
+	x.expiry[k] = e.CurrentExpiry()
 }
 
 // forget notes that k's record changed in a way not known here.
-func (x *expiryIndex) forget(k connectorKey) {
+func (x *expiryIndex) forget(k lifecycle.Key) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.noteChangedLocked(k)
@@ -63,19 +65,10 @@ func (x *expiryIndex) forget(k connectorKey) {
 }
 
 // noteChangedLocked remembers a change during a build. The caller holds mu.
-func (x *expiryIndex) noteChangedLocked(k connectorKey) {
+func (x *expiryIndex) noteChangedLocked(k lifecycle.Key) {
 	if x.changed != nil {
 		x.changed[k] = true
 	}
-}
-
-// currentExpiry is when e's current credential expires; zero when e has
-// none or its expiry is unknown.
-func currentExpiry(e *connectorEntry) time.Time {
-	if e == nil || e.Current == nil {
-		return time.Time{}
-	}
-	return e.Current.ExpiresTime
 }
 
 // managedAndEarliest returns the number of managed connectors and the
@@ -110,7 +103,7 @@ func (x *expiryIndex) managedAndEarliest(ctx context.Context, s logical.Storage)
 }
 
 // summarize counts the records and finds the earliest non-zero expiry.
-func summarize(expiry map[connectorKey]time.Time) (int, time.Time) {
+func summarize(expiry map[lifecycle.Key]time.Time) (int, time.Time) {
 	var earliest time.Time
 	for _, at := range expiry {
 		if !at.IsZero() && (earliest.IsZero() || at.Before(earliest)) {
@@ -123,7 +116,7 @@ func summarize(expiry map[connectorKey]time.Time) (int, time.Time) {
 // refresh reads the stale records again.
 func (x *expiryIndex) refresh(ctx context.Context, s logical.Storage) error {
 	x.mu.Lock()
-	stale := make([]connectorKey, 0, len(x.stale))
+	stale := make([]lifecycle.Key, 0, len(x.stale))
 	for k := range x.stale {
 		stale = append(stale, k)
 	}
@@ -139,7 +132,7 @@ func (x *expiryIndex) refresh(ctx context.Context, s logical.Storage) error {
 			if e == nil {
 				delete(x.expiry, k)
 			} else {
-				x.expiry[k] = currentExpiry(e)
+				x.expiry[k] = e.CurrentExpiry()
 			}
 		}
 		x.mu.Unlock()
@@ -150,9 +143,9 @@ func (x *expiryIndex) refresh(ctx context.Context, s logical.Storage) error {
 // build reads every record and makes it the index, unless a reset came
 // meanwhile. Records written during the build are marked stale, so the index
 // never keeps a value older than storage's. It returns what it read.
-func (x *expiryIndex) build(ctx context.Context, s logical.Storage) (map[connectorKey]time.Time, error) {
+func (x *expiryIndex) build(ctx context.Context, s logical.Storage) (map[lifecycle.Key]time.Time, error) {
 	x.mu.Lock()
-	x.changed = map[connectorKey]bool{}
+	x.changed = map[lifecycle.Key]bool{}
 	gen := x.gen
 	x.mu.Unlock()
 
@@ -170,8 +163,8 @@ func (x *expiryIndex) build(ctx context.Context, s logical.Storage) (map[connect
 }
 
 // readExpiries reads every connector record's current expiry from storage.
-func readExpiries(ctx context.Context, s logical.Storage) (map[connectorKey]time.Time, error) {
-	expiry := map[connectorKey]time.Time{}
-	err := eachConnector(ctx, s, func(k connectorKey, e *connectorEntry) { expiry[k] = currentExpiry(e) })
+func readExpiries(ctx context.Context, s logical.Storage) (map[lifecycle.Key]time.Time, error) {
+	expiry := map[lifecycle.Key]time.Time{}
+	err := eachConnector(ctx, s, func(k lifecycle.Key, e *lifecycle.Record) { expiry[k] = e.CurrentExpiry() })
 	return expiry, err
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/lifecycle"
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/upstreamsim"
 )
 
@@ -63,8 +64,8 @@ func TestMetricsScrapeReadsOnlyTheRecordsChangedElsewhere(t *testing.T) {
 
 	// A write by another node (storage, then Invalidate) is read once.
 	soon := e.clock.Now().Add(time.Hour)
-	e.writeBehindTheBack(func(c *connectorEntry) { c.Current.ExpiresTime = soon })
-	e.b.invalidate(context.Background(), connectorKey{testApp, testConnector}.storageKey())
+	e.writeBehindTheBack(func(c *lifecycle.Record) { c.Current.ExpiresTime = soon })
+	e.b.invalidate(context.Background(), recordKey(lifecycle.Key{AppID: testApp, ConnectorID: testConnector}))
 	e.b.mem.records.reset()
 	counted.counts()
 	if _, earliest := fleetFigures(t, e); earliest != time.Hour.Seconds() {
@@ -75,11 +76,11 @@ func TestMetricsScrapeReadsOnlyTheRecordsChangedElsewhere(t *testing.T) {
 	}
 
 	// A record deleted elsewhere leaves the count.
-	other := connectorKey{testApp, "other-0"}
-	if err := e.storage.Delete(context.Background(), other.storageKey()); err != nil {
+	other := lifecycle.Key{AppID: testApp, ConnectorID: "other-0"}
+	if err := e.storage.Delete(context.Background(), recordKey(other)); err != nil {
 		t.Fatal(err)
 	}
-	e.b.invalidate(context.Background(), other.storageKey())
+	e.b.invalidate(context.Background(), recordKey(other))
 	if managed, _ := fleetFigures(t, e); managed != 3 {
 		t.Errorf("after another node deleted a record: %v managed, want 3", managed)
 	}
@@ -107,10 +108,10 @@ func (s *writeDuringReadStorage) Get(ctx context.Context, key string) (*logical.
 func TestMetricsScrapeRereadsARecordWrittenWhileItsIndexWasBuilt(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 720 * time.Hour})
 	e.configureAndRegister(nil)
-	k := connectorKey{testApp, testConnector}
+	k := lifecycle.Key{AppID: testApp, ConnectorID: testConnector}
 	soon := e.clock.Now().Add(time.Hour)
 	plain := e.storage
-	e.storage = &writeDuringReadStorage{Storage: plain, key: k.storageKey(), write: func() {
+	e.storage = &writeDuringReadStorage{Storage: plain, key: recordKey(k), write: func() {
 		entry, err := getConnector(context.Background(), plain, k)
 		if err != nil {
 			t.Error(err)

@@ -14,28 +14,6 @@ const (
 	secretTypeAitronosToken = "aitronos_oauth_token"
 )
 
-// minLeaseTTL is the shortest lease the engine issues. Vault reads a TTL of
-// zero as "the mount's default", so a credential with less life left than
-// this is refused instead of being served.
-const minLeaseTTL = time.Second
-
-// leaseTTL is the one computation of a lease TTL: the time from now to the
-// earliest of the ends (zero ends are ignored), capped at maxTTL. ok is false
-// when less than minLeaseTTL remains.
-func leaseTTL(now time.Time, maxTTL time.Duration, ends ...time.Time) (ttl time.Duration, ok bool) {
-	ttl = maxTTL
-	for _, end := range ends {
-		if end.IsZero() {
-			continue
-		}
-		if left := end.Sub(now); left < ttl {
-			ttl = left
-		}
-	}
-	ttl = ttl.Truncate(time.Second)
-	return ttl, ttl >= minLeaseTTL
-}
-
 // leaseResponse wraps data in a non-renewable lease of ttl.
 func leaseResponse(secret *framework.Secret, data, internal map[string]any, ttl time.Duration) *logical.Response {
 	resp := secret.Response(data, internal)

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/lifecycle"
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/upstreamsim"
 )
 
@@ -40,7 +41,7 @@ func TestUnknownOutcomeCreatesAreRecordedAndBackedOff(t *testing.T) {
 	before := e.sim.Calls(upstreamsim.OpRotate)
 	for range 4 {
 		_ = e.tick()
-		e.clock.Advance(periodicTick)
+		e.clock.Advance(lifecycle.Tick)
 	}
 	creates := e.sim.Calls(upstreamsim.OpRotate) - before
 	if creates > 2 {
@@ -55,7 +56,7 @@ func TestUnknownOutcomeCreatesAreRecordedAndBackedOff(t *testing.T) {
 		t.Errorf("status counts %v unknown creates, the upstream saw %d", status.Data["unknown_outcome_creates"], creates)
 	}
 	windows, _ := status.Data["unknown_outcome_windows"].([]map[string]any)
-	if len(windows) != creates || windows[0]["from"] != formatTime(e.clock.Now().Add(-4*periodicTick)) {
+	if len(windows) != creates || windows[0]["from"] != formatTime(e.clock.Now().Add(-4*lifecycle.Tick)) {
 		t.Errorf("windows %v", windows)
 	}
 	if status.Data["next_periodic_create"] == "" {
@@ -67,7 +68,7 @@ func TestUnknownOutcomeCreatesAreRecordedAndBackedOff(t *testing.T) {
 	}
 	// Once the upstream answers again, the next periodic create succeeds and the backoff ends.
 	e.sim.ClearFaults()
-	e.clock.Advance(10 * periodicTick)
+	e.clock.Advance(10 * lifecycle.Tick)
 	e.mustTick()
 	status = e.mustDo(logical.ReadOperation, rotatePath, nil)
 	if e.connector().Current.ID == first || status.Data["next_periodic_create"] != "" || status.Data["unknown_outcome_creates"] != creates {
@@ -90,12 +91,12 @@ func TestRevokePreviousThatFailsStillAnswersTheRotation(t *testing.T) {
 	if len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], leaked) {
 		t.Errorf("warnings %v do not name the credential still to revoke", resp.Warnings)
 	}
-	if st := e.connector().stateOf(leaked); st != stateRevokeNow {
+	if st := e.connector().StateOf(leaked); st != lifecycle.StateRevokeNow {
 		t.Errorf("the leaked credential is %v, want revoke-now", st)
 	}
 	// Retried on the next tick, without waiting for the 24h grace.
 	e.sim.ClearFaults()
-	e.clock.Advance(periodicTick)
+	e.clock.Advance(lifecycle.Tick)
 	e.mustTick()
 	if !e.revoked(leaked) {
 		t.Error("the leaked credential is still valid upstream")
@@ -124,7 +125,7 @@ func TestRevokeOneRetiringCredential(t *testing.T) {
 	if statusOf(err) != http.StatusBadGateway || !strings.Contains(err.Error(), "revoke-now") {
 		t.Errorf("failed revoke: status %d: %v", statusOf(err), err)
 	}
-	if st := e.connector().stateOf(first); st != stateRevokeNow {
+	if st := e.connector().StateOf(first); st != lifecycle.StateRevokeNow {
 		t.Errorf("state %v, want revoke-now", st)
 	}
 	e.sim.ClearFaults()
@@ -189,7 +190,7 @@ func TestRetriedRegistrationCompletes(t *testing.T) {
 	e.configure(nil)
 	inner := e.storage
 	// The registration stores its credential, then fails to promote it.
-	e.storage = &crashingStorage{Storage: inner, key: connectorKey{testApp, testConnector}.storageKey(), n: 2}
+	e.storage = &crashingStorage{Storage: inner, key: recordKey(lifecycle.Key{AppID: testApp, ConnectorID: testConnector}), n: 2}
 	if _, err := e.do(logical.UpdateOperation, credsPath, nil); err == nil {
 		t.Fatal("the registration did not fail")
 	}
@@ -219,10 +220,10 @@ func TestRetriedRegistrationCompletes(t *testing.T) {
 func TestSweepHealsARecordWithoutACurrentCredential(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
 	first := e.configureAndRegister(nil)
-	k := connectorKey{testApp, testConnector}
+	k := lifecycle.Key{AppID: testApp, ConnectorID: testConnector}
 	lose := func(keepPending bool) {
 		t.Helper()
-		if _, err := e.b.updateConnector(context.Background(), e.storage, k, func(c *connectorEntry) (*connectorEntry, error) {
+		if _, err := e.b.updateConnector(context.Background(), e.storage, k, func(c *lifecycle.Record) (*lifecycle.Record, error) {
 			if keepPending {
 				c.Pending = c.Current
 			}
@@ -425,7 +426,7 @@ func TestWALEntriesAreLocal(t *testing.T) {
 func (e *testEnv) crashBeforePromotion() string {
 	e.t.Helper()
 	inner := e.storage
-	e.storage = &crashingStorage{Storage: inner, key: connectorKey{testApp, testConnector}.storageKey(), n: 2}
+	e.storage = &crashingStorage{Storage: inner, key: recordKey(lifecycle.Key{AppID: testApp, ConnectorID: testConnector}), n: 2}
 	if _, err := e.do(logical.UpdateOperation, rotatePath, nil); err == nil {
 		e.t.Fatal("the rotation did not fail")
 	}
@@ -478,7 +479,7 @@ func TestRollbackGivesUpAfterADayNamingWhatItCouldNotUndo(t *testing.T) {
 		t.Errorf("no ERROR naming the credential it could not revoke:\n%s", logs)
 	}
 	// Not forgotten: the credential is to be revoked on the next periodic runs.
-	if st := e.connector().stateOf(pending); st != stateRevokeNow {
+	if st := e.connector().StateOf(pending); st != lifecycle.StateRevokeNow {
 		t.Errorf("the never-promoted credential is %v, want revoke-now", st)
 	}
 	e.sim.ClearFaults()
@@ -521,7 +522,7 @@ func TestAnswerWithoutSecretIsRevokedByItsID(t *testing.T) {
 		t.Errorf("answer: %v", err)
 	}
 	e.sim.ClearFaults()
-	e.clock.Advance(periodicTick)
+	e.clock.Advance(lifecycle.Tick)
 	_ = e.tick()
 	if !e.revoked(made.ID) {
 		t.Error("the periodic function did not revoke it")
@@ -574,7 +575,7 @@ func TestRegistrationInDoubtIsShownAndCompletedByRegisteringAgain(t *testing.T) 
 		t.Errorf("creds read of a registration in doubt: %v", err)
 	}
 	before := e.sim.Calls(upstreamsim.OpRotate)
-	e.clock.Advance(periodicTick)
+	e.clock.Advance(lifecycle.Tick)
 	e.mustTick()
 	if n := e.sim.Calls(upstreamsim.OpRotate) - before; n != 0 {
 		t.Errorf("the sweep made %d creates for a registration in doubt", n)

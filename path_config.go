@@ -186,8 +186,8 @@ func (b *backend) configWrite(ctx context.Context, req *logical.Request, d *fram
 	if err := validateConfig(cfg); err != nil {
 		return nil, err
 	}
-	if err := cfg.Policy.check(); err != nil {
-		return nil, err
+	if err := cfg.Policy.Check(); err != nil {
+		return nil, badRequest("%v", err)
 	}
 	if err := b.checkClients(cfg); err != nil {
 		return nil, err
@@ -219,7 +219,7 @@ func applyConfigFields(cfg *pluginConfig, d *framework.FieldData) error {
 	if err != nil {
 		return err
 	}
-	timing.applyTo(&cfg.Policy)
+	timing.ApplyTo(&cfg.Policy)
 	durs := map[string]*time.Duration{
 		"rotate_before_expiry": &cfg.Policy.RotateBeforeExpiry,
 		"revoke_grace":         &cfg.Policy.RevokeGrace,

@@ -10,6 +10,8 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/lifecycle"
 )
 
 const pathCredsHelpSyn = `Manage C1 connectors and read their current credential as a lease.`
@@ -121,8 +123,8 @@ func pathCreds(b *backend) []*framework.Path {
 func segment(name string) string { return `(?P<` + name + `>[^/]+)` }
 
 // connectorKeyFrom reads and checks the connector ids of a request.
-func connectorKeyFrom(d *framework.FieldData) (connectorKey, error) {
-	k := connectorKey{d.Get("app_id").(string), d.Get("connector_id").(string)}
+func connectorKeyFrom(d *framework.FieldData) (lifecycle.Key, error) {
+	k := lifecycle.Key{AppID: d.Get("app_id").(string), ConnectorID: d.Get("connector_id").(string)}
 	if err := checkID("app_id", k.AppID); err != nil {
 		return k, err
 	}
@@ -137,7 +139,7 @@ func (b *backend) connectorExists(ctx context.Context, req *logical.Request, d *
 	e, err := getConnector(ctx, req.Storage, k)
 	// A registration in doubt or cut short is completed by registering
 	// again, which takes the create capability.
-	return e != nil && e.registered(), err
+	return e != nil && e.Registered(), err
 }
 
 func (b *backend) credsList(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
@@ -153,12 +155,12 @@ func (b *backend) credsList(ctx context.Context, req *logical.Request, _ *framew
 }
 
 // overridesFrom reads the policy override fields a request set onto o.
-func overridesFrom(d *framework.FieldData, o *policyOverrides) error {
+func overridesFrom(d *framework.FieldData, o *lifecycle.Overrides) error {
 	timing, err := scheduleRequestFrom(d)
 	if err != nil {
 		return err
 	}
-	o.RotationPeriod, o.RotationSchedule, o.RotationWindow = timing.period, timing.schedule, timing.window
+	o.RotationPeriod, o.RotationSchedule, o.RotationWindow = timing.Period, timing.Schedule, timing.Window
 	for name, dst := range map[string]**time.Duration{
 		"rotate_before_expiry": &o.RotateBeforeExpiry,
 		"revoke_grace":         &o.RevokeGrace,
@@ -183,13 +185,13 @@ func (b *backend) credsWrite(ctx context.Context, req *logical.Request, d *frame
 	if err != nil {
 		return nil, err
 	}
-	var o policyOverrides
+	var o lifecycle.Overrides
 	if err := overridesFrom(d, &o); err != nil {
 		return nil, err
 	}
 
-	if err := o.check(); err != nil {
-		return nil, err
+	if err := o.Check(); err != nil {
+		return nil, badRequest("%v", err)
 	}
 
 	cfg, err := requireConfig(ctx, req.Storage)
@@ -208,14 +210,14 @@ func (b *backend) credsWrite(ctx context.Context, req *logical.Request, d *frame
 	if existing != nil && existing.Deregistering {
 		return nil, errDeregistering(k)
 	}
-	if existing != nil && existing.registered() {
-		_, err := b.updateConnector(ctx, req.Storage, k, func(e *connectorEntry) (*connectorEntry, error) {
+	if existing != nil && existing.Registered() {
+		_, err := b.updateConnector(ctx, req.Storage, k, func(e *lifecycle.Record) (*lifecycle.Record, error) {
 			if e == nil {
 				return nil, notManaged(k)
 			}
 			merged := e.Overrides
-			merged.merge(o)
-			if err := validateSchedule(merged.apply(cfg.Policy)); err != nil {
+			merged.Merge(o)
+			if err := validateSchedule(merged.Apply(cfg.Policy)); err != nil {
 				return nil, err
 			}
 			e.Overrides = merged
@@ -223,7 +225,7 @@ func (b *backend) credsWrite(ctx context.Context, req *logical.Request, d *frame
 		})
 		return nil, err
 	}
-	if err := validateSchedule(o.apply(cfg.Policy)); err != nil {
+	if err := validateSchedule(o.Apply(cfg.Policy)); err != nil {
 		return nil, err
 	}
 
@@ -235,7 +237,7 @@ func (b *backend) credsWrite(ctx context.Context, req *logical.Request, d *frame
 }
 
 // credentialSummary describes a credential without its secret.
-func credentialSummary(k connectorKey, c *storedCredential) map[string]any {
+func credentialSummary(k lifecycle.Key, c *lifecycle.Credential) map[string]any {
 	return map[string]any{
 		"app_id":        k.AppID,
 		"connector_id":  k.ConnectorID,
@@ -252,33 +254,6 @@ func formatTime(t time.Time) string {
 		return ""
 	}
 	return t.UTC().Format(time.RFC3339)
-}
-
-// leaseHorizonSlack is how far past the end of the lease it issues a creds
-// read may move the credential's lease horizon, so that the reads of the
-// next minute find their leases covered and write nothing.
-const leaseHorizonSlack = time.Minute
-
-// leaseHorizon is where a read that issues a lease ending at end moves the
-// credential's lease horizon: end plus leaseHorizonSlack, but never past the
-// credential's planned revocation while that is fixed (its rotation is not
-// yet due) nor past its expiry. Leases capped by the planned revocation, the
-// usual case, thus move the horizon once, exactly to their end; a replaced
-// credential's revocation waits at most leaseHorizonSlack longer otherwise.
-func leaseHorizon(p rotationPolicy, c *storedCredential, now, end time.Time) time.Time {
-	h := end.Add(leaseHorizonSlack)
-	if due, ok := p.rotationDue(c, now); ok && now.Before(due) {
-		if planned, _ := p.plannedRevocation(c, now); planned.Before(h) {
-			h = planned
-		}
-	}
-	if exp := c.ExpiresTime; !exp.IsZero() && exp.Before(h) {
-		h = exp
-	}
-	if h.Before(end) {
-		h = end
-	}
-	return h
 }
 
 // credsRead serves the current credential as a lease. The config and the
@@ -309,7 +284,7 @@ func (b *backend) credsRead(ctx context.Context, req *logical.Request, d *framew
 		// Record how far the lease reaches, so the credential, once
 		// replaced, is revoked only after this lease has ended. Under the
 		// entry lock, from the record as stored now.
-		_, err = b.updateConnector(ctx, req.Storage, k, func(e *connectorEntry) (*connectorEntry, error) {
+		_, err = b.updateConnector(ctx, req.Storage, k, func(e *lifecycle.Record) (*lifecycle.Record, error) {
 			if served, ttl, err = credsLease(cfg, k, e, now, maxTTL); err != nil {
 				return nil, err
 			}
@@ -318,7 +293,7 @@ func (b *backend) credsRead(ctx context.Context, req *logical.Request, d *framew
 			if !end.After(served.LeaseHorizon) {
 				return nil, nil
 			}
-			served.LeaseHorizon = leaseHorizon(policy, served, now, end)
+			served.LeaseHorizon = lifecycle.LeaseHorizon(policy, served, now, end)
 			return e, nil
 		})
 		if err != nil {
@@ -335,14 +310,14 @@ func (b *backend) credsRead(ctx context.Context, req *logical.Request, d *framew
 
 // credsLease is the credential a creds read of record e serves at now, and
 // its lease TTL; an error when there is none to serve.
-func credsLease(cfg *pluginConfig, k connectorKey, e *connectorEntry, now time.Time, maxTTL time.Duration) (*storedCredential, time.Duration, error) {
+func credsLease(cfg *pluginConfig, k lifecycle.Key, e *lifecycle.Record, now time.Time, maxTTL time.Duration) (*lifecycle.Credential, time.Duration, error) {
 	if e == nil {
 		return nil, 0, notManaged(k)
 	}
 	if e.Deregistering {
 		return nil, 0, errDeregistering(k)
 	}
-	if !e.registered() {
+	if !e.Registered() {
 		return nil, 0, logical.CodedError(http.StatusServiceUnavailable, fmt.Sprintf(
 			"the registration of connector %s did not complete (see rotate/%s for why): write creds/%s again", k, k, k))
 	}
@@ -351,8 +326,8 @@ func credsLease(cfg *pluginConfig, k connectorKey, e *connectorEntry, now time.T
 		return nil, 0, logical.CodedError(http.StatusServiceUnavailable,
 			fmt.Sprintf("connector %s has no current credential: write rotate/%s to create one", k, k))
 	}
-	planned, _ := policyFor(cfg, e).plannedRevocation(c, now)
-	ttl, ok := leaseTTL(now, maxTTL, c.ExpiresTime, planned)
+	planned, _ := policyFor(cfg, e).PlannedRevocation(c, now)
+	ttl, ok := lifecycle.LeaseTTL(now, maxTTL, c.ExpiresTime, planned)
 	if !ok {
 		return nil, 0, logical.CodedError(http.StatusServiceUnavailable,
 			fmt.Sprintf("the current credential %s of connector %s has expired or is about to; "+
@@ -381,7 +356,7 @@ func (b *backend) credentialRevoke(ctx context.Context, req *logical.Request, d 
 }
 
 // credentialKeyFrom reads and checks the connector and credential ids of a request.
-func credentialKeyFrom(d *framework.FieldData) (connectorKey, string, error) {
+func credentialKeyFrom(d *framework.FieldData) (lifecycle.Key, string, error) {
 	k, err := connectorKeyFrom(d)
 	if err != nil {
 		return k, "", err
@@ -407,7 +382,7 @@ func (b *backend) credentialMetadataRead(ctx context.Context, req *logical.Reque
 	if e, err := getConnector(ctx, req.Storage, k); err != nil {
 		return nil, err
 	} else if e != nil {
-		state = e.stateOf(id).String()
+		state = e.StateOf(id).String()
 	}
 	return &logical.Response{Data: map[string]any{
 		"credential_id": cred.ID,

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/aitronos"
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/lifecycle"
 )
 
 // unknownExpiryTTL is the lease of a token whose expiry the upstream does not
@@ -92,7 +93,7 @@ func (b *backend) oauthRead(field string) framework.OperationFunc {
 		if ends[0].IsZero() {
 			ends[0] = now.Add(unknownExpiryTTL)
 		}
-		ttl, ok := leaseTTL(now, b.maxLeaseTTL(), ends...)
+		ttl, ok := lifecycle.LeaseTTL(now, b.maxLeaseTTL(), ends...)
 		if !ok {
 			return nil, unusable(what, "its access token has expired; the upstream refreshes it, read again shortly")
 		}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/lifecycle"
 )
 
 const pathRotateHelpDesc = `
@@ -121,7 +123,7 @@ func (b *backend) rotateStatus(ctx context.Context, req *logical.Request, d *fra
 	if c := e.Current; c != nil {
 		data["current_credential_id"] = c.ID
 		data["current_expires_time"] = formatTime(c.ExpiresTime)
-		if due, ok := p.rotationDue(c, b.now()); ok {
+		if due, ok := p.RotationDue(c, b.now()); ok {
 			data["next_rotation"] = formatTime(due)
 		}
 	}
@@ -134,7 +136,7 @@ func (b *backend) rotateStatus(ctx context.Context, req *logical.Request, d *fra
 			"retired_at":    formatTime(c.RetiredAt),
 			"revoke_at":     formatTime(c.RevokeAt),
 			"expires_time":  formatTime(c.ExpiresTime),
-			"state":         e.stateOf(c.ID).String(),
+			"state":         e.StateOf(c.ID).String(),
 			"last_used_at":  formatTime(c.LastUsedAt),
 		})
 	}
@@ -147,7 +149,7 @@ func (b *backend) rotateStatus(ctx context.Context, req *logical.Request, d *fra
 	windows := make([]map[string]any, 0, len(e.UnknownCreates))
 	for _, w := range e.UnknownCreates {
 		windows = append(windows, map[string]any{
-			"from": formatTime(w.From), "to": formatTime(w.To), "state": stateOrphanSuspected.String(),
+			"from": formatTime(w.From), "to": formatTime(w.To), "state": lifecycle.StateOrphanSuspected.String(),
 		})
 	}
 	data["unknown_outcome_creates"] = e.UnknownCreateCount
@@ -155,7 +157,7 @@ func (b *backend) rotateStatus(ctx context.Context, req *logical.Request, d *fra
 	// While the backoff after unknown outcomes holds, the next periodic
 	// create comes no earlier than this.
 	data["next_periodic_create"] = ""
-	if at, ok := createDue(p, e, b.now()); ok && e.UnknownStreak > 0 && e.registered() {
+	if at, ok := lifecycle.CreateDue(p, e, b.now()); ok && e.UnknownStreak > 0 && e.Registered() {
 		data["next_periodic_create"] = formatTime(at)
 	}
 	return &logical.Response{Data: data}, nil

@@ -2,12 +2,13 @@ package c1
 
 import (
 	"context"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/lifecycle"
 )
 
 // The engine keeps in memory what a creds read needs, so that the read makes
@@ -70,12 +71,12 @@ func (m *memory) forgetKey(key string) {
 }
 
 // connectorKeyOf parses a connector record's storage key.
-func connectorKeyOf(key string) (connectorKey, bool) {
+func connectorKeyOf(key string) (lifecycle.Key, bool) {
 	app, conn, ok := strings.Cut(strings.TrimPrefix(key, connectorStoragePrefix), "/")
 	if !ok || app == "" || conn == "" || strings.Contains(conn, "/") {
-		return connectorKey{}, false
+		return lifecycle.Key{}, false
 	}
-	return connectorKey{app, conn}, true
+	return lifecycle.Key{AppID: app, ConnectorID: conn}, true
 }
 
 // maxLeaseTTL is the mount's max lease TTL, asked of Vault at most every maxLeaseTTLFresh.
@@ -131,11 +132,11 @@ func (s *recordStore) Delete(ctx context.Context, key string) error {
 // before it (and holds the old slot) can never fill the cache with what it read.
 type recordCache struct {
 	mu    sync.Mutex
-	slots map[connectorKey]*recordSlot
+	slots map[lifecycle.Key]*recordSlot
 }
 
 type recordSlot struct {
-	entry  *connectorEntry // never modified once filled; readers get clones
+	entry  *lifecycle.Record // never modified once filled; readers get clones
 	filled bool
 }
 
@@ -147,12 +148,12 @@ func (c *recordCache) reset() {
 
 // lookup returns a copy of the held record of k, or the slot a storage read
 // of k is to fill.
-func (c *recordCache) lookup(k connectorKey) (*connectorEntry, *recordSlot) {
+func (c *recordCache) lookup(k lifecycle.Key) (*lifecycle.Record, *recordSlot) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if s := c.slots[k]; s != nil {
 		if s.filled {
-			return s.entry.clone(), nil
+			return s.entry.Clone(), nil
 		}
 		return nil, s
 	}
@@ -163,7 +164,7 @@ func (c *recordCache) lookup(k connectorKey) (*connectorEntry, *recordSlot) {
 
 // fill keeps e, read from storage into slot, unless k was written or
 // invalidated since. A connector that is not managed is not kept.
-func (c *recordCache) fill(k connectorKey, slot *recordSlot, e *connectorEntry) {
+func (c *recordCache) fill(k lifecycle.Key, slot *recordSlot, e *lifecycle.Record) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.slots[k] != slot || slot.filled {
@@ -173,27 +174,27 @@ func (c *recordCache) fill(k connectorKey, slot *recordSlot, e *connectorEntry) 
 		delete(c.slots, k)
 		return
 	}
-	slot.entry, slot.filled = e.clone(), true
+	slot.entry, slot.filled = e.Clone(), true
 }
 
 // set keeps e, just stored, as k's record.
-func (c *recordCache) set(k connectorKey, e *connectorEntry) {
+func (c *recordCache) set(k lifecycle.Key, e *lifecycle.Record) {
 	c.mu.Lock()
-	c.put(k, &recordSlot{entry: e.clone(), filled: true})
+	c.put(k, &recordSlot{entry: e.Clone(), filled: true})
 	c.mu.Unlock()
 }
 
 // forget drops k's record.
-func (c *recordCache) forget(k connectorKey) {
+func (c *recordCache) forget(k lifecycle.Key) {
 	c.mu.Lock()
 	delete(c.slots, k)
 	c.mu.Unlock()
 }
 
 // put installs a slot, making room first. The caller holds mu.
-func (c *recordCache) put(k connectorKey, s *recordSlot) {
+func (c *recordCache) put(k lifecycle.Key, s *recordSlot) {
 	if c.slots == nil {
-		c.slots = map[connectorKey]*recordSlot{}
+		c.slots = map[lifecycle.Key]*recordSlot{}
 	}
 	if _, ok := c.slots[k]; !ok && len(c.slots) >= maxCachedRecords {
 		for other := range c.slots {
@@ -250,48 +251,4 @@ func cachedConfig(ctx context.Context, s logical.Storage) (*pluginConfig, error)
 	}
 	c.mu.Unlock()
 	return cfg, nil
-}
-
-// clone is a deep copy of the record.
-func (e *connectorEntry) clone() *connectorEntry {
-	if e == nil {
-		return nil
-	}
-	out := *e
-	out.Overrides = e.Overrides.clone()
-	out.Current = e.Current.clone()
-	out.Pending = e.Pending.clone()
-	if e.Retiring != nil {
-		out.Retiring = make([]*storedCredential, len(e.Retiring))
-		for i, c := range e.Retiring {
-			out.Retiring[i] = c.clone()
-		}
-	}
-	out.UnknownCreates = slices.Clone(e.UnknownCreates)
-	return &out
-}
-
-func (c *storedCredential) clone() *storedCredential {
-	if c == nil {
-		return nil
-	}
-	out := *c
-	return &out
-}
-
-func (o policyOverrides) clone() policyOverrides {
-	dup := func(d *time.Duration) *time.Duration {
-		if d == nil {
-			return nil
-		}
-		v := *d
-		return &v
-	}
-	var schedule *string
-	if o.RotationSchedule != nil {
-		v := *o.RotationSchedule
-		schedule = &v
-	}
-	return policyOverrides{RotationPeriod: dup(o.RotationPeriod), RotationSchedule: schedule, RotationWindow: dup(o.RotationWindow),
-		RotateBeforeExpiry: dup(o.RotateBeforeExpiry), RevokeGrace: dup(o.RevokeGrace), RevokeMaxDelay: dup(o.RevokeMaxDelay)}
 }

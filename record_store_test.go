@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/lifecycle"
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/upstreamsim"
 )
 
@@ -67,7 +68,7 @@ func (e *testEnv) countStorage() *countingStorage {
 
 // writeBehindTheBack changes the stored record of the test connector as
 // another Vault node would: in storage only, with no word to this backend.
-func (e *testEnv) writeBehindTheBack(change func(*connectorEntry)) {
+func (e *testEnv) writeBehindTheBack(change func(*lifecycle.Record)) {
 	e.t.Helper()
 	entry := e.connector()
 	change(entry)
@@ -141,9 +142,9 @@ func TestInvalidateOfAConnectorKeyDropsItsCopy(t *testing.T) {
 	first := e.configureAndRegister(nil)
 	servedID(t, e)
 	// Another node rotated: the credential the backend holds is retired in storage.
-	e.writeBehindTheBack(func(c *connectorEntry) {
+	e.writeBehindTheBack(func(c *lifecycle.Record) {
 		old := c.Current
-		c.Current = &storedCredential{ID: "cred-from-another-node", ClientID: "x", ClientSecret: "y",
+		c.Current = &lifecycle.Credential{ID: "cred-from-another-node", ClientID: "x", ClientSecret: "y",
 			CreatedAt: e.clock.Now(), ExpiresTime: e.clock.Now().Add(720 * time.Hour)}
 		old.RetiredAt, old.RevokeAt, old.ClientSecret = e.clock.Now(), e.clock.Now(), ""
 		c.Retiring = append(c.Retiring, old)
@@ -151,7 +152,7 @@ func TestInvalidateOfAConnectorKeyDropsItsCopy(t *testing.T) {
 	if id := servedID(t, e); id != first {
 		t.Fatalf("served %s before any invalidation; the read does not come from memory", id)
 	}
-	e.b.invalidate(context.Background(), connectorKey{testApp, testConnector}.storageKey())
+	e.b.invalidate(context.Background(), recordKey(lifecycle.Key{AppID: testApp, ConnectorID: testConnector}))
 	if id := servedID(t, e); id != "cred-from-another-node" {
 		t.Fatalf("after the invalidation the read served %s", id)
 	}
@@ -181,7 +182,7 @@ func TestCleanForgetsMemory(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 720 * time.Hour})
 	e.configureAndRegister(nil)
 	servedID(t, e)
-	e.writeBehindTheBack(func(c *connectorEntry) { c.Current.ID = "cred-replaced" })
+	e.writeBehindTheBack(func(c *lifecycle.Record) { c.Current.ID = "cred-replaced" })
 	e.b.clean(context.Background())
 	if id := servedID(t, e); id != "cred-replaced" {
 		t.Fatalf("after Clean the read served %s from memory", id)
@@ -194,7 +195,7 @@ func TestFailedWriteLeavesNoCopyBehind(t *testing.T) {
 	servedID(t, e)
 	inner := e.storage
 	// The pending credential is stored, then its promotion fails.
-	e.storage = &crashingStorage{Storage: inner, key: connectorKey{testApp, testConnector}.storageKey(), n: 2}
+	e.storage = &crashingStorage{Storage: inner, key: recordKey(lifecycle.Key{AppID: testApp, ConnectorID: testConnector}), n: 2}
 	if _, err := e.do(logical.UpdateOperation, rotatePath, nil); err == nil {
 		t.Fatal("the rotation did not fail")
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/httpx"
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/lifecycle"
 )
 
 // This file is the one place where a lifecycle event becomes a log line, a
@@ -93,7 +94,7 @@ const unknownCreateMessage = "a credential create ended with an unknown outcome:
 // logged and counted); extra are further log key/value pairs, never secrets.
 // Sending the Vault event never fails the caller: where the Vault edition
 // has no event system it is a no-op.
-func (b *backend) report(ctx context.Context, ev lifecycleEvent, k connectorKey, credentialID string, cause error, extra ...any) {
+func (b *backend) report(ctx context.Context, ev lifecycleEvent, k lifecycle.Key, credentialID string, cause error, extra ...any) {
 	spec, ok := eventSpecs[ev]
 	if !ok {
 		b.Logger().Error("unknown lifecycle event", "event", string(ev), "connector", k.String())
@@ -130,7 +131,7 @@ func (b *backend) report(ctx context.Context, ev lifecycleEvent, k connectorKey,
 
 // sendEvent sends a Vault event for ev. Its metadata names the connector,
 // the credential and the outcome, never a secret.
-func (b *backend) sendEvent(ctx context.Context, ev lifecycleEvent, k connectorKey, credentialID, outcome string) {
+func (b *backend) sendEvent(ctx context.Context, ev lifecycleEvent, k lifecycle.Key, credentialID, outcome string) {
 	meta := []string{
 		logical.EventMetadataDataPath, "creds/" + k.String(),
 		"connector", k.String(),

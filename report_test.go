@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/httpx"
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/lifecycle"
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/upstreamsim"
 )
 
@@ -203,7 +204,7 @@ func TestAitronosCacheLookupsAreCounted(t *testing.T) {
 // what needs a human, ERROR for a lost credential.
 func TestReportLevelsAndKeys(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{})
-	k := connectorKey{testApp, testConnector}
+	k := lifecycle.Key{AppID: testApp, ConnectorID: testConnector}
 	lost := &httpx.Error{Op: "c1 revoke credential", Status: 503, Outcome: httpx.OutcomeNotApplied}
 	for ev, level := range map[lifecycleEvent]string{
 		eventRotated:             "[INFO] ",

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/c1api"
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/httpx"
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/lifecycle"
 )
 
 // This file revokes credentials upstream: when their time has come, at once
@@ -18,7 +19,7 @@ import (
 
 // revokeCredential revokes one credential upstream and forgets it. A 404
 // means it is already revoked.
-func (b *backend) revokeCredential(ctx context.Context, s logical.Storage, client *c1api.Client, k connectorKey, id string) error {
+func (b *backend) revokeCredential(ctx context.Context, s logical.Storage, client *c1api.Client, k lifecycle.Key, id string) error {
 	if err := client.RevokeCredential(ctx, k.AppID, k.ConnectorID, id); err != nil && !httpx.IsNotFound(err) {
 		b.report(ctx, eventRevokeFailed, k, id, err)
 		return upstreamError(fmt.Sprintf("revoking credential %s of connector %s", id, k), err)
@@ -29,19 +30,19 @@ func (b *backend) revokeCredential(ctx context.Context, s logical.Storage, clien
 
 // forget drops credential id from the connector's record once the upstream
 // confirmed it no longer works.
-func (b *backend) forget(ctx context.Context, s logical.Storage, k connectorKey, id string) error {
-	_, err := b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
+func (b *backend) forget(ctx context.Context, s logical.Storage, k lifecycle.Key, id string) error {
+	_, err := b.updateConnector(ctx, s, k, func(e *lifecycle.Record) (*lifecycle.Record, error) {
 		if e == nil {
 			return nil, nil
 		}
-		e.forget(id)
+		e.Forget(id)
 		return e, nil
 	})
 	return err
 }
 
 // revokeAll revokes the credentials ids, going on past failures.
-func (b *backend) revokeAll(ctx context.Context, s logical.Storage, client *c1api.Client, k connectorKey, ids []string) error {
+func (b *backend) revokeAll(ctx context.Context, s logical.Storage, client *c1api.Client, k lifecycle.Key, ids []string) error {
 	var errs []error
 	for _, id := range ids {
 		if err := b.revokeCredential(ctx, s, client, k, id); err != nil {
@@ -53,22 +54,22 @@ func (b *backend) revokeAll(ctx context.Context, s logical.Storage, client *c1ap
 
 // markRevokeNow marks the retiring credential id revoke-now: from then on the
 // periodic function retries its revocation on every run, without grace.
-func (b *backend) markRevokeNow(ctx context.Context, s logical.Storage, k connectorKey, id string) error {
+func (b *backend) markRevokeNow(ctx context.Context, s logical.Storage, k lifecycle.Key, id string) error {
 	now := b.now()
-	_, err := b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
+	_, err := b.updateConnector(ctx, s, k, func(e *lifecycle.Record) (*lifecycle.Record, error) {
 		if e == nil {
 			return nil, notManaged(k)
 		}
-		switch err := e.markRevokeNow(id, now); {
-		case errors.Is(err, errCredentialIsCurrent):
+		switch err := e.MarkRevokeNow(id, now); {
+		case errors.Is(err, lifecycle.ErrCredentialIsCurrent):
 			return nil, logical.CodedError(http.StatusConflict, fmt.Sprintf(
 				"credential %s is the current credential of connector %s: rotate first (write rotate/%s), then revoke it",
 				id, k, k))
-		case errors.Is(err, errCredentialIsPending):
+		case errors.Is(err, lifecycle.ErrCredentialIsPending):
 			return nil, logical.CodedError(http.StatusConflict, fmt.Sprintf(
 				"credential %s of connector %s is pending: a rotation is under way or was interrupted; "+
 					"the WAL rollback revokes it if it is never made current", id, k))
-		case errors.Is(err, errCredentialUnknown):
+		case errors.Is(err, lifecycle.ErrCredentialUnknown):
 			return nil, notFound("connector %s holds no credential %s", k, id)
 		}
 		return e, nil
@@ -79,7 +80,7 @@ func (b *backend) markRevokeNow(ctx context.Context, s logical.Storage, k connec
 // revokeNow marks the retiring credential id revoke-now, then revokes it.
 // When the upstream fails, the mark stays, and the error says so. The caller
 // holds the op lock.
-func (b *backend) revokeNow(ctx context.Context, s logical.Storage, client *c1api.Client, k connectorKey, id string) error {
+func (b *backend) revokeNow(ctx context.Context, s logical.Storage, client *c1api.Client, k lifecycle.Key, id string) error {
 	if err := b.markRevokeNow(ctx, s, k, id); err != nil {
 		return err
 	}
@@ -92,7 +93,7 @@ func (b *backend) revokeNow(ctx context.Context, s logical.Storage, client *c1ap
 // revokeOne revokes one retiring credential of a connector at once, on
 // request: a credential to revoke by hand, or the one a rotation with
 // revoke_previous just replaced.
-func (b *backend) revokeOne(ctx context.Context, s logical.Storage, k connectorKey, id string) error {
+func (b *backend) revokeOne(ctx context.Context, s logical.Storage, k lifecycle.Key, id string) error {
 	client, _, err := b.c1Client(ctx, s)
 	if err != nil {
 		return err
@@ -107,7 +108,7 @@ func (b *backend) revokeOne(ctx context.Context, s logical.Storage, k connectorK
 // deleted. A connector that is not managed is already deregistered. On a
 // partial failure the record keeps the credentials that are left; a repeated
 // delete, or the periodic function, retries them.
-func (b *backend) deregister(ctx context.Context, s logical.Storage, k connectorKey) error {
+func (b *backend) deregister(ctx context.Context, s logical.Storage, k lifecycle.Key) error {
 	if e, err := getConnector(ctx, s, k); err != nil || e == nil {
 		return err
 	}
@@ -131,26 +132,26 @@ func (b *backend) deregister(ctx context.Context, s logical.Storage, k connector
 
 // deregisterLocked is deregister with the op lock held; the periodic function
 // calls it to finish a deregistration.
-func (b *backend) deregisterLocked(ctx context.Context, s logical.Storage, client *c1api.Client, k connectorKey) error {
-	e, err := b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
+func (b *backend) deregisterLocked(ctx context.Context, s logical.Storage, client *c1api.Client, k lifecycle.Key) error {
+	e, err := b.updateConnector(ctx, s, k, func(e *lifecycle.Record) (*lifecycle.Record, error) {
 		if e == nil || e.Deregistering {
 			return nil, nil
 		}
-		e.beginDeregistration()
+		e.BeginDeregistration()
 		return e, nil
 	})
 	if err != nil || e == nil {
 		return err
 	}
 	ids := make([]string, 0, 4)
-	for _, c := range e.credentials() {
+	for _, c := range e.Credentials() {
 		ids = append(ids, c.ID)
 	}
 	if err := b.revokeAll(ctx, s, client, k, ids); err != nil {
 		return err
 	}
-	_, err = b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
-		if e == nil || len(e.credentials()) > 0 {
+	_, err = b.updateConnector(ctx, s, k, func(e *lifecycle.Record) (*lifecycle.Record, error) {
+		if e == nil || len(e.Credentials()) > 0 {
 			return nil, nil
 		}
 		return deleteRecord, nil

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/c1api"
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/httpx"
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/lifecycle"
 )
 
 // This file creates credentials: registration, rotation now, and the create
@@ -23,28 +24,28 @@ import (
 
 // rotationResult says what a rotation did.
 type rotationResult struct {
-	Current  *storedCredential
-	Previous *storedCredential // the replaced credential, now retiring; nil on registration
+	Current  *lifecycle.Credential
+	Previous *lifecycle.Credential // the replaced credential, now retiring; nil on registration
 }
 
 // lockOp takes the operation lock of a connector. Long operations (anything
 // that calls upstream) hold it; storage updates take the entry lock inside.
-func (b *backend) lockOp(k connectorKey) func() {
+func (b *backend) lockOp(k lifecycle.Key) func() {
 	l := locksutil.LockForKey(b.opLocks, k.String())
 	l.Lock()
 	return l.Unlock
 }
 
 // policyFor is the rotation policy in force for a connector.
-func policyFor(cfg *pluginConfig, e *connectorEntry) rotationPolicy {
-	return e.Overrides.apply(cfg.Policy)
+func policyFor(cfg *pluginConfig, e *lifecycle.Record) lifecycle.Policy {
+	return e.Overrides.Apply(cfg.Policy)
 }
 
 // register starts managing a connector, or completes a registration that an
 // earlier request left unfinished: its first credential is created upstream
 // (or the stored pending one is promoted) before the call returns. Nothing is
 // stored when the upstream refuses. The caller holds the op lock.
-func (b *backend) register(ctx context.Context, s logical.Storage, k connectorKey, o policyOverrides) (*rotationResult, error) {
+func (b *backend) register(ctx context.Context, s logical.Storage, k lifecycle.Key, o lifecycle.Overrides) (*rotationResult, error) {
 	client, cfg, err := b.c1Client(ctx, s)
 	if err != nil {
 		return nil, err
@@ -55,7 +56,7 @@ func (b *backend) register(ctx context.Context, s logical.Storage, k connectorKe
 // rotateNow rotates a managed connector. Concurrent calls for one connector
 // make one rotation: a call that waited while another rotation finished is
 // answered by that rotation.
-func (b *backend) rotateNow(ctx context.Context, s logical.Storage, k connectorKey) (*rotationResult, error) {
+func (b *backend) rotateNow(ctx context.Context, s logical.Storage, k lifecycle.Key) (*rotationResult, error) {
 	client, cfg, err := b.c1Client(ctx, s)
 	if err != nil {
 		return nil, err
@@ -73,7 +74,7 @@ func (b *backend) rotateNow(ctx context.Context, s logical.Storage, k connectorK
 // result of the last one, in memory.
 type rotationLog struct {
 	mu      sync.Mutex
-	entries map[connectorKey]rotationLogEntry
+	entries map[lifecycle.Key]rotationLogEntry
 }
 
 type rotationLogEntry struct {
@@ -82,17 +83,17 @@ type rotationLogEntry struct {
 }
 
 // record notes a completed rotation of k.
-func (l *rotationLog) record(k connectorKey, result *rotationResult) {
+func (l *rotationLog) record(k lifecycle.Key, result *rotationResult) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.entries == nil {
-		l.entries = map[connectorKey]rotationLogEntry{}
+		l.entries = map[lifecycle.Key]rotationLogEntry{}
 	}
 	l.entries[k] = rotationLogEntry{count: l.entries[k].count + 1, result: result}
 }
 
 // last returns how many rotations of k completed, and the last one's result.
-func (l *rotationLog) last(k connectorKey) (uint64, *rotationResult) {
+func (l *rotationLog) last(k lifecycle.Key) (uint64, *rotationResult) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	e := l.entries[k]
@@ -100,7 +101,7 @@ func (l *rotationLog) last(k connectorKey) (uint64, *rotationResult) {
 }
 
 // errDeregistering is the answer to work on a connector whose deletion began.
-func errDeregistering(k connectorKey) error {
+func errDeregistering(k lifecycle.Key) error {
 	return logical.CodedError(http.StatusConflict, fmt.Sprintf(
 		"connector %s is being deregistered: some of its credentials are still to be revoked upstream; "+
 			"delete creds/%s again to finish, then register it anew", k, k))
@@ -115,7 +116,7 @@ func errDeregistering(k connectorKey) error {
 // to current, and only then the WAL entry is deleted. A rollback of a stale
 // entry revokes a pending credential that was never promoted.
 func (b *backend) rotateLocked(ctx context.Context, s logical.Storage, client *c1api.Client, cfg *pluginConfig,
-	k connectorKey, register *policyOverrides,
+	k lifecycle.Key, register *lifecycle.Overrides,
 ) (*rotationResult, error) {
 	existing, err := getConnector(ctx, s, k)
 	if err != nil {
@@ -129,7 +130,7 @@ func (b *backend) rotateLocked(ctx context.Context, s logical.Storage, client *c
 	case register != nil && existing != nil && existing.Current != nil:
 		// A concurrent registration won: one credential, not two.
 		return &rotationResult{Current: existing.Current}, nil
-	case register != nil && existing != nil && existing.Pending != nil && existing.Pending.validAt(b.now()):
+	case register != nil && existing != nil && existing.Pending != nil && existing.Pending.ValidAt(b.now()):
 		// An earlier registration stored its credential but did not promote it.
 		return b.promotePending(ctx, s, cfg, k, existing.Pending.ID)
 	}
@@ -159,7 +160,7 @@ func (b *backend) rotateLocked(ctx context.Context, s logical.Storage, client *c
 		}
 		return nil, b.createFailed(ctx, s, k, register, started, err)
 	}
-	pending := &storedCredential{
+	pending := &lifecycle.Credential{
 		ID:           created.ID,
 		ClientID:     created.ClientID,
 		ClientSecret: created.ClientSecret,
@@ -173,16 +174,16 @@ func (b *backend) rotateLocked(ctx context.Context, s logical.Storage, client *c
 
 	// Persist the one-time secret before anything else.
 	now := b.now()
-	_, err = b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
+	_, err = b.updateConnector(ctx, s, k, func(e *lifecycle.Record) (*lifecycle.Record, error) {
 		switch {
 		case e == nil && register != nil:
-			e = newRecord(k, *register, now)
+			e = lifecycle.NewRecord(k, *register, now)
 		case e == nil:
 			return nil, errConnectorGone
-		case register != nil && !e.registered():
+		case register != nil && !e.Registered():
 			e.Overrides = *register // this request's, not those of the attempt in doubt
 		}
-		e.storePending(pending, now)
+		e.StorePending(pending, now)
 		return e, nil
 	})
 	if err != nil {
@@ -204,16 +205,16 @@ func (b *backend) rotateLocked(ctx context.Context, s logical.Storage, client *c
 }
 
 // promotePending makes the stored pending credential id current.
-func (b *backend) promotePending(ctx context.Context, s logical.Storage, cfg *pluginConfig, k connectorKey, id string) (*rotationResult, error) {
+func (b *backend) promotePending(ctx context.Context, s logical.Storage, cfg *pluginConfig, k lifecycle.Key, id string) (*rotationResult, error) {
 	now := b.now()
 	result := &rotationResult{}
 	heldBack := false
-	_, err := b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
+	_, err := b.updateConnector(ctx, s, k, func(e *lifecycle.Record) (*lifecycle.Record, error) {
 		if e == nil {
-			return nil, errPendingChanged
+			return nil, lifecycle.ErrPendingChanged
 		}
 		p := policyFor(cfg, e)
-		prev, err := e.promote(id, p, now)
+		prev, err := e.Promote(id, p, now)
 		if err != nil {
 			return nil, err
 		}
@@ -239,7 +240,7 @@ func (b *backend) promotePending(ctx context.Context, s logical.Storage, cfg *pl
 // A registration in doubt keeps a record too, with no credential and not
 // registered: the rotate/ status shows the window, a creds read says to
 // register again, and the sweep leaves it alone.
-func (b *backend) createFailed(ctx context.Context, s logical.Storage, k connectorKey, register *policyOverrides, started time.Time, cause error) error {
+func (b *backend) createFailed(ctx context.Context, s logical.Storage, k lifecycle.Key, register *lifecycle.Overrides, started time.Time, cause error) error {
 	mapped := upstreamError(fmt.Sprintf("creating a credential for connector %s", k), cause)
 	if !createOutcomeUnknown(cause) {
 		if register == nil {
@@ -250,15 +251,15 @@ func (b *backend) createFailed(ctx context.Context, s logical.Storage, k connect
 	}
 	ended := b.now()
 	b.report(ctx, eventRotateFailed, k, "", cause, "from", started.Format(time.RFC3339), "to", ended.Format(time.RFC3339))
-	_, err := b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
+	_, err := b.updateConnector(ctx, s, k, func(e *lifecycle.Record) (*lifecycle.Record, error) {
 		switch {
 		case e == nil && register != nil:
-			e = newRecord(k, *register, started)
+			e = lifecycle.NewRecord(k, *register, started)
 		case e == nil:
 			return nil, nil
 		}
-		e.recordUnknownCreate(started, ended)
-		e.recordError(mapped, ended)
+		e.RecordUnknownCreate(started, ended)
+		e.RecordError(mapped, ended)
 		return e, nil
 	})
 	if err != nil {
@@ -277,16 +278,16 @@ func createOutcomeUnknown(err error) bool { return httpx.OutcomeOf(err) == httpx
 // at once. Where that fails it stays in the record as revoke-now (retried on
 // every periodic run), or, for a registration without a record, the ERROR
 // log names it.
-func (b *backend) revokeUnusable(ctx context.Context, s logical.Storage, client *c1api.Client, k connectorKey,
+func (b *backend) revokeUnusable(ctx context.Context, s logical.Storage, client *c1api.Client, k lifecycle.Key,
 	cause *c1api.UnusableCredentialError,
 ) error {
 	id, now := cause.CredentialID, b.now()
-	e, err := b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
+	e, err := b.updateConnector(ctx, s, k, func(e *lifecycle.Record) (*lifecycle.Record, error) {
 		if e == nil {
 			return nil, nil
 		}
-		e.storeUnusable(&storedCredential{ID: id, CreatedAt: now}, now)
-		e.recordError(cause, now)
+		e.StoreUnusable(&lifecycle.Credential{ID: id, CreatedAt: now}, now)
+		e.RecordError(cause, now)
 		return e, nil
 	})
 	if err != nil {
@@ -316,7 +317,7 @@ func withNote(err error, note string) error {
 }
 
 // notManaged is the 404 of a connector the engine does not manage.
-func notManaged(k connectorKey) error {
+func notManaged(k lifecycle.Key) error {
 	return notFound("connector %s is not managed: register it with a write to creds/%s", k, k)
 }
 
@@ -329,13 +330,13 @@ func (b *backend) deleteWAL(ctx context.Context, s logical.Storage, id string) {
 }
 
 // recordError keeps the last error of a connector's background work for the status read.
-func (b *backend) recordError(ctx context.Context, s logical.Storage, k connectorKey, cause error) {
+func (b *backend) recordError(ctx context.Context, s logical.Storage, k lifecycle.Key, cause error) {
 	now := b.now()
-	_, err := b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
+	_, err := b.updateConnector(ctx, s, k, func(e *lifecycle.Record) (*lifecycle.Record, error) {
 		if e == nil {
 			return nil, nil
 		}
-		e.recordError(cause, now)
+		e.RecordError(cause, now)
 		return e, nil
 	})
 	if err != nil {

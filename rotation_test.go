@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/lifecycle"
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/upstreamsim"
 )
 
@@ -239,7 +240,7 @@ func TestCrashBeforePromotionIsRolledBackByTheWAL(t *testing.T) {
 	// The rotation stores the pending credential (write 1), then the crash
 	// hits its promotion (write 2).
 	inner := e.storage
-	e.storage = &crashingStorage{Storage: inner, key: connectorKey{testApp, testConnector}.storageKey(), n: 2}
+	e.storage = &crashingStorage{Storage: inner, key: recordKey(lifecycle.Key{AppID: testApp, ConnectorID: testConnector}), n: 2}
 	if _, err := e.do(logical.UpdateOperation, rotatePath, nil); err == nil {
 		t.Fatal("the rotation did not fail")
 	}
@@ -279,7 +280,7 @@ func TestCrashDuringRegistrationIsRolledBack(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
 	e.configure(nil)
 	inner := e.storage
-	e.storage = &crashingStorage{Storage: inner, key: connectorKey{testApp, testConnector}.storageKey(), n: 2}
+	e.storage = &crashingStorage{Storage: inner, key: recordKey(lifecycle.Key{AppID: testApp, ConnectorID: testConnector}), n: 2}
 	if _, err := e.do(logical.UpdateOperation, credsPath, nil); err == nil {
 		t.Fatal("the registration did not fail")
 	}
@@ -304,7 +305,7 @@ func TestStoreFailureRevokesTheUnstoredCredential(t *testing.T) {
 	e.configure(nil)
 	e.register(nil)
 	inner := e.storage
-	e.storage = &crashingStorage{Storage: inner, key: connectorKey{testApp, testConnector}.storageKey(), n: 1}
+	e.storage = &crashingStorage{Storage: inner, key: recordKey(lifecycle.Key{AppID: testApp, ConnectorID: testConnector}), n: 1}
 	if _, err := e.do(logical.UpdateOperation, rotatePath, nil); err == nil {
 		t.Fatal("the rotation did not fail")
 	}
@@ -442,9 +443,9 @@ func TestRollbackOfAnEntryWithoutAStoredCredentialWarns(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A rotation under way meanwhile has a pending credential of its own.
-	if _, err := e.b.updateConnector(context.Background(), e.storage, connectorKey{testApp, testConnector},
-		func(c *connectorEntry) (*connectorEntry, error) {
-			c.Pending = &storedCredential{ID: "in-flight", RotationID: "other"}
+	if _, err := e.b.updateConnector(context.Background(), e.storage, lifecycle.Key{AppID: testApp, ConnectorID: testConnector},
+		func(c *lifecycle.Record) (*lifecycle.Record, error) {
+			c.Pending = &lifecycle.Credential{ID: "in-flight", RotationID: "other"}
 			return c, nil
 		}); err != nil {
 		t.Fatal(err)

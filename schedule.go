@@ -6,6 +6,8 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/rotation"
+
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/lifecycle"
 )
 
 // Rotation in a maintenance window: rotation_schedule (standard five-field
@@ -31,23 +33,16 @@ func rotationWindowField() *framework.FieldSchema {
 	}
 }
 
-// scheduleRequest is what a request set of the rotation timing fields.
-type scheduleRequest struct {
-	schedule *string
-	window   *time.Duration
-	period   *time.Duration
-}
-
 // scheduleRequestFrom reads rotation_schedule, rotation_window and
 // rotation_period from d and refuses a request that sets both a schedule and
 // a period.
-func scheduleRequestFrom(d *framework.FieldData) (scheduleRequest, error) {
-	var r scheduleRequest
+func scheduleRequestFrom(d *framework.FieldData) (lifecycle.Timing, error) {
+	var r lifecycle.Timing
 	if v, ok := d.GetOk("rotation_schedule"); ok {
 		s := strings.TrimSpace(v.(string))
-		r.schedule = &s
+		r.Schedule = &s
 	}
-	for name, dst := range map[string]**time.Duration{"rotation_window": &r.window, "rotation_period": &r.period} {
+	for name, dst := range map[string]**time.Duration{"rotation_window": &r.Window, "rotation_period": &r.Period} {
 		v, ok, err := durationField(d, name)
 		if err != nil {
 			return r, err
@@ -56,36 +51,15 @@ func scheduleRequestFrom(d *framework.FieldData) (scheduleRequest, error) {
 			*dst = &v
 		}
 	}
-	if r.schedule != nil && *r.schedule != "" && r.period != nil && *r.period > 0 {
+	if r.Schedule != nil && *r.Schedule != "" && r.Period != nil && *r.Period > 0 {
 		return r, badRequest("set rotation_schedule or rotation_period, not both: a schedule replaces age-based rotation")
 	}
 	return r, nil
 }
 
-// applyTo sets the requested timing on p. A schedule turns the period off
-// and a period turns the schedule (and its window) off, so that p never
-// holds both.
-func (r scheduleRequest) applyTo(p *rotationPolicy) {
-	if r.period != nil {
-		p.RotationPeriod = *r.period
-		if *r.period > 0 {
-			p.RotationSchedule, p.RotationWindow = "", 0
-		}
-	}
-	if r.schedule != nil {
-		p.RotationSchedule, p.RotationWindow = *r.schedule, 0
-		if *r.schedule != "" {
-			p.RotationPeriod = 0
-		}
-	}
-	if r.window != nil {
-		p.RotationWindow = *r.window
-	}
-}
-
 // validateSchedule checks p's schedule and window with the SDK's scheduler;
 // messages name the field.
-func validateSchedule(p rotationPolicy) error {
+func validateSchedule(p lifecycle.Policy) error {
 	if p.RotationSchedule == "" {
 		if p.RotationWindow != 0 {
 			return badRequest("field \"rotation_window\" applies only with a rotation_schedule")
@@ -105,27 +79,4 @@ func validateSchedule(p rotationPolicy) error {
 		}
 	}
 	return nil
-}
-
-// scheduledRotation is when c is to be rotated by p's schedule: the first
-// scheduled time after its creation whose window has not passed at now. A
-// window missed (Vault down, the upstream failing) waits for the next
-// scheduled time. False when p has no schedule or it never fires.
-func (p rotationPolicy) scheduledRotation(c *storedCredential, now time.Time) (time.Time, bool) {
-	if p.RotationSchedule == "" {
-		return time.Time{}, false
-	}
-	sched, err := rotation.DefaultScheduler.Parse(p.RotationSchedule)
-	if err != nil {
-		return time.Time{}, false // refused on write; never stored
-	}
-	rs := &rotation.RotationSchedule{Schedule: sched, RotationSchedule: p.RotationSchedule, RotationWindow: p.RotationWindow}
-	// The scheduled times whose window is still open at now are those after
-	// now - window.
-	from := c.CreatedAt
-	if p.RotationWindow > 0 && now.Add(-p.RotationWindow).After(from) {
-		from = now.Add(-p.RotationWindow)
-	}
-	at := rotation.DefaultScheduler.NextRotationTimeFromInput(rs, from)
-	return at, !at.IsZero()
 }

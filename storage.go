@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/lifecycle"
 )
 
 // Storage keys. Both prefixes are seal-wrapped (see the backend's PathsSpecial).
@@ -17,83 +18,13 @@ const (
 	connectorStoragePrefix = "connectors/"
 )
 
-// storedCredential is one C1 connector credential the engine created.
-type storedCredential struct {
-	ID           string    `json:"id"`
-	ClientID     string    `json:"client_id"`
-	ClientSecret string    `json:"client_secret,omitempty"`
-	CreatedAt    time.Time `json:"created_at"`
-	ExpiresTime  time.Time `json:"expires_time,omitempty"`
-	// RotationID ties a pending credential to the WAL entry of the rotation
-	// that created it.
-	RotationID string `json:"rotation_id,omitempty"`
-	// LeaseHorizon is the latest end of any lease issued for this credential.
-	LeaseHorizon time.Time `json:"lease_horizon,omitempty"`
-	// RetiredAt and RevokeAt are set once a newer credential replaced it.
-	RetiredAt time.Time `json:"retired_at,omitempty"`
-	RevokeAt  time.Time `json:"revoke_at,omitempty"`
-	// RevokeNow marks a retiring credential to be revoked at once, without
-	// grace, on every periodic run until the upstream confirms.
-	RevokeNow bool `json:"revoke_now,omitempty"`
-	// LastUsedAt is the upstream's lastUsedAt of a retiring credential, read
-	// when its revocation came due; HeldSince is when a use after its
-	// retirement first held the revocation back.
-	LastUsedAt time.Time `json:"last_used_at,omitempty"`
-	HeldSince  time.Time `json:"held_since,omitempty"`
-}
-
-// connectorEntry is the stored state of one managed C1 connector.
-type connectorEntry struct {
-	AppID       string          `json:"app_id"`
-	ConnectorID string          `json:"connector_id"`
-	Overrides   policyOverrides `json:"overrides"`
-
-	// Current is the credential served by creds reads.
-	Current *storedCredential `json:"current,omitempty"`
-	// Pending is a credential created upstream and persisted, not yet
-	// promoted to current. It exists only in the middle of a rotation, or
-	// after a crash there (the WAL rollback revokes it).
-	Pending *storedCredential `json:"pending,omitempty"`
-	// Retiring are replaced credentials waiting for their revocation time.
-	Retiring []*storedCredential `json:"retiring,omitempty"`
-
-	RegisteredAt time.Time `json:"registered_at"`
-	LastRotation time.Time `json:"last_rotation,omitempty"`
-	LastError    string    `json:"last_error,omitempty"`
-	LastErrorAt  time.Time `json:"last_error_at,omitempty"`
-
-	// Deregistering is set once a delete began: every credential is to be
-	// revoked, nothing new is created, and the record goes once it is empty.
-	Deregistering bool `json:"deregistering,omitempty"`
-
-	// UnknownCreates are the time windows of the latest creates whose
-	// outcome is unknown (each may have left a credential upstream that the
-	// engine never saw), UnknownCreateCount how many there were in all, and
-	// UnknownStreak how many in a row since the last create that succeeded.
-	UnknownCreates     []unknownCreate `json:"unknown_creates,omitempty"`
-	UnknownCreateCount int             `json:"unknown_create_count,omitempty"`
-	UnknownStreak      int             `json:"unknown_streak,omitempty"`
-
-	// LastVerified is when the current credential was last found valid
-	// upstream, LastVerifyResult what the last check found.
-	LastVerified     time.Time `json:"last_verified,omitempty"`
-	LastVerifyResult string    `json:"last_verify_result,omitempty"`
-}
-
-// connectorKey identifies a connector: its app id and connector id.
-type connectorKey struct {
-	AppID       string
-	ConnectorID string
-}
-
-func (k connectorKey) String() string { return k.AppID + "/" + k.ConnectorID }
-
-func (k connectorKey) storageKey() string { return connectorStoragePrefix + k.String() }
+// recordKey is the storage key of connector k's record.
+func recordKey(k lifecycle.Key) string { return connectorStoragePrefix + k.String() }
 
 // getConnector loads a connector's record; nil when it is not managed. Through
 // a recordStore it is a copy of the record held in memory, or read once and
 // then held. The caller may modify it.
-func getConnector(ctx context.Context, s logical.Storage, k connectorKey) (*connectorEntry, error) {
+func getConnector(ctx context.Context, s logical.Storage, k lifecycle.Key) (*lifecycle.Record, error) {
 	rs, ok := s.(*recordStore)
 	if !ok {
 		return readConnector(ctx, s, k)
@@ -111,15 +42,15 @@ func getConnector(ctx context.Context, s logical.Storage, k connectorKey) (*conn
 }
 
 // readConnector reads and decodes a connector's record from s.
-func readConnector(ctx context.Context, s logical.Storage, k connectorKey) (*connectorEntry, error) {
-	raw, err := s.Get(ctx, k.storageKey())
+func readConnector(ctx context.Context, s logical.Storage, k lifecycle.Key) (*lifecycle.Record, error) {
+	raw, err := s.Get(ctx, recordKey(k))
 	if err != nil {
 		return nil, fmt.Errorf("reading connector %s: %w", k, err)
 	}
 	if raw == nil {
 		return nil, nil
 	}
-	entry := new(connectorEntry)
+	entry := new(lifecycle.Record)
 	if err := raw.DecodeJSON(entry); err != nil {
 		return nil, fmt.Errorf("decoding connector %s: %w", k, err)
 	}
@@ -129,9 +60,9 @@ func readConnector(ctx context.Context, s logical.Storage, k connectorKey) (*con
 // putConnector stores a connector's record. Through a recordStore, memory
 // then holds it and the due-time schedule notes it. Writers hold the
 // connector's entry lock (updateConnector).
-func putConnector(ctx context.Context, s logical.Storage, e *connectorEntry) error {
-	k := connectorKey{e.AppID, e.ConnectorID}
-	raw, err := logical.StorageEntryJSON(k.storageKey(), e)
+func putConnector(ctx context.Context, s logical.Storage, e *lifecycle.Record) error {
+	k := lifecycle.Key{AppID: e.AppID, ConnectorID: e.ConnectorID}
+	raw, err := logical.StorageEntryJSON(recordKey(k), e)
 	if err != nil {
 		return fmt.Errorf("encoding connector %s: %w", k, err)
 	}
@@ -149,8 +80,8 @@ func putConnector(ctx context.Context, s logical.Storage, e *connectorEntry) err
 }
 
 // deleteConnector deletes a connector's record (and memory's copy).
-func deleteConnector(ctx context.Context, s logical.Storage, k connectorKey) error {
-	if err := s.Delete(ctx, k.storageKey()); err != nil {
+func deleteConnector(ctx context.Context, s logical.Storage, k lifecycle.Key) error {
+	if err := s.Delete(ctx, recordKey(k)); err != nil {
 		return fmt.Errorf("deleting connector %s: %w", k, err)
 	}
 	return nil
@@ -159,7 +90,7 @@ func deleteConnector(ctx context.Context, s logical.Storage, k connectorKey) err
 // eachConnector calls fn with every connector record in storage. It reads
 // past memory's copies, so that a scan of the whole fleet neither serves
 // from nor fills the bounded record cache, whose hot records stay.
-func eachConnector(ctx context.Context, s logical.Storage, fn func(connectorKey, *connectorEntry)) error {
+func eachConnector(ctx context.Context, s logical.Storage, fn func(lifecycle.Key, *lifecycle.Record)) error {
 	if rs, ok := s.(*recordStore); ok {
 		s = rs.Storage
 	}
@@ -180,12 +111,12 @@ func eachConnector(ctx context.Context, s logical.Storage, fn func(connectorKey,
 }
 
 // listConnectors returns every managed connector, sorted.
-func listConnectors(ctx context.Context, s logical.Storage) ([]connectorKey, error) {
+func listConnectors(ctx context.Context, s logical.Storage) ([]lifecycle.Key, error) {
 	apps, err := s.List(ctx, connectorStoragePrefix)
 	if err != nil {
 		return nil, fmt.Errorf("listing connectors: %w", err)
 	}
-	var keys []connectorKey
+	var keys []lifecycle.Key
 	for _, app := range apps {
 		if !strings.HasSuffix(app, "/") {
 			continue
@@ -198,7 +129,7 @@ func listConnectors(ctx context.Context, s logical.Storage) ([]connectorKey, err
 			if strings.HasSuffix(c, "/") {
 				continue
 			}
-			keys = append(keys, connectorKey{strings.TrimSuffix(app, "/"), c})
+			keys = append(keys, lifecycle.Key{AppID: strings.TrimSuffix(app, "/"), ConnectorID: c})
 		}
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
@@ -212,9 +143,9 @@ var errConnectorGone = fmt.Errorf("connector is not managed")
 // and stores the result. change may delete the record by returning
 // deleteRecord; it sees nil when the connector is not managed, and then must
 // return a record to create one.
-func (b *backend) updateConnector(ctx context.Context, s logical.Storage, k connectorKey,
-	change func(e *connectorEntry) (*connectorEntry, error),
-) (*connectorEntry, error) {
+func (b *backend) updateConnector(ctx context.Context, s logical.Storage, k lifecycle.Key,
+	change func(e *lifecycle.Record) (*lifecycle.Record, error),
+) (*lifecycle.Record, error) {
 	s = b.storageOf(s)
 	lock := locksutil.LockForKey(b.entryLocks, k.String())
 	lock.Lock()
@@ -241,4 +172,4 @@ func (b *backend) updateConnector(ctx context.Context, s logical.Storage, k conn
 }
 
 // deleteRecord is the value an updateConnector change returns to delete the record.
-var deleteRecord = &connectorEntry{}
+var deleteRecord = &lifecycle.Record{}

@@ -10,10 +10,11 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/c1api"
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/lifecycle"
 )
 
 // This file is the periodic sweep: it goes through the managed connectors
-// and carries out, for each, the work that planWork (lifecycle.go) decides.
+// and carries out, for each, the work that lifecycle.PlanWork (lifecycle.go) decides.
 
 // sweep maintains the connectors whose work is due (due_schedule.go), with at
 // most rotation_concurrency upstream requests in flight (sweep_gate.go).
@@ -58,11 +59,11 @@ func (b *backend) sweep(ctx context.Context, s logical.Storage) error {
 	return nil
 }
 
-// maintain does a connector's due work, as planWork decides it under the op
+// maintain does a connector's due work, as lifecycle.PlanWork decides it under the op
 // lock: finish a deregistration, make a left-over pending credential current,
 // create a credential (rotation, or a record without a current one), revoke
 // the credentials whose time has come.
-func (b *backend) maintain(ctx context.Context, s logical.Storage, client *c1api.Client, cfg *pluginConfig, k connectorKey) error {
+func (b *backend) maintain(ctx context.Context, s logical.Storage, client *c1api.Client, cfg *pluginConfig, k lifecycle.Key) error {
 	unlock := b.lockOp(k)
 	defer unlock()
 
@@ -75,7 +76,7 @@ func (b *backend) maintain(ctx context.Context, s logical.Storage, client *c1api
 	}
 	p, now := policyFor(cfg, e), b.now()
 	revokedUpstream := b.verifyCurrent(ctx, s, client, cfg.VerifyInterval, k, e, now)
-	plan := planWork(p, e, now)
+	plan := lifecycle.PlanWork(p, e, now)
 	if revokedUpstream {
 		plan.Create = true // the current credential no longer works: replace it now, backoff or not
 	}

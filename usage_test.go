@@ -9,88 +9,9 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/c1api"
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/lifecycle"
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/upstreamsim"
 )
-
-func TestDecideRevocation(t *testing.T) {
-	retired := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	p := rotationPolicy{RevokeGrace: 10 * time.Minute, RevokeMaxDelay: time.Hour}
-	c := &storedCredential{RetiredAt: retired, RevokeAt: retired.Add(10 * time.Minute)}
-	expiring := &storedCredential{RetiredAt: retired, RevokeAt: retired.Add(10 * time.Minute), ExpiresTime: retired.Add(30 * time.Minute)}
-	due := retired.Add(10 * time.Minute)
-	used := func(at time.Time) upstreamView { return upstreamView{Known: true, LastUsedAt: at} }
-	for _, tc := range []struct {
-		name string
-		c    *storedCredential
-		v    upstreamView
-		now  time.Time
-		want revokeVerdict
-	}{
-		{"never used", c, used(time.Time{}), due, verdictRevoke},
-		{"last used before its retirement", c, used(retired.Add(-time.Minute)), due, verdictRevoke},
-		{"used after its retirement, within the grace", c, used(retired.Add(5 * time.Minute)), due, verdictHold},
-		{"unused for the grace since its last use", c, used(retired.Add(5 * time.Minute)), retired.Add(15 * time.Minute), verdictRevoke},
-		{"still used at the hard deadline", c, used(retired.Add(69 * time.Minute)), retired.Add(70 * time.Minute), verdictRevoke},
-		{"still used just before the deadline", c, used(retired.Add(69 * time.Minute)), retired.Add(70*time.Minute - time.Second), verdictHold},
-		{"the deadline never passes the expiry", expiring, used(retired.Add(29 * time.Minute)), retired.Add(30 * time.Minute), verdictRevoke},
-		{"deleted upstream", c, upstreamView{Known: true, Gone: true, LastUsedAt: due}, due, verdictForget},
-		{"usage unknown: wait a tick", c, upstreamView{}, due, verdictHold},
-		{"usage unknown at the deadline", c, upstreamView{}, retired.Add(70 * time.Minute), verdictRevoke},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := decideRevocation(p, tc.c, tc.v, tc.now); got != tc.want {
-				t.Fatalf("verdict %d, want %d", got, tc.want)
-			}
-		})
-	}
-	// revoke_max_delay 0: nothing is ever held back.
-	if got := decideRevocation(rotationPolicy{RevokeGrace: time.Hour}, c, used(due), due); got != verdictRevoke {
-		t.Errorf("with revoke_max_delay 0 a used credential was held back")
-	}
-	// A credential to revoke at once is never checked.
-	leaked := &storedCredential{RevokeNow: true}
-	if (&connectorEntry{}).usageChecked(leaked) || (&connectorEntry{Deregistering: true}).usageChecked(c) {
-		t.Error("a revoke-now or deregistering credential waits on its usage")
-	}
-}
-
-func TestVerifyDueSpreadsChecksOverTheInterval(t *testing.T) {
-	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	e := &connectorEntry{Current: &storedCredential{ID: "c"}, LastRotation: t0}
-	const interval = 10 * time.Minute
-	phase := 3 * time.Minute // slots start at :03, :13, :23, ...
-	for _, tc := range []struct {
-		now  time.Time
-		want bool
-	}{
-		{t0.Add(2 * time.Minute), false},
-		{t0.Add(3 * time.Minute), true},
-		{t0.Add(12 * time.Minute), true},
-	} {
-		if got := verifyDue(e, phase, interval, tc.now); got != tc.want {
-			t.Errorf("at %s: due %v, want %v", tc.now.Format("15:04"), got, tc.want)
-		}
-	}
-	e.recordVerify("ok", true, t0.Add(3*time.Minute))
-	if verifyDue(e, phase, interval, t0.Add(12*time.Minute)) || !verifyDue(e, phase, interval, t0.Add(13*time.Minute)) {
-		t.Error("after a check at 12:03 the next is due at 12:13, not before")
-	}
-	e.recordVerify("could not read", false, t0.Add(13*time.Minute))
-	if !verifyDue(e, phase, interval, t0.Add(14*time.Minute)) {
-		t.Error("a failed check is not retried on the next tick")
-	}
-	if verifyDue(e, phase, 0, t0.Add(time.Hour)) {
-		t.Error("verify_interval 0 still checks")
-	}
-	// Phases of many connectors cover the interval.
-	seen := map[time.Duration]bool{}
-	for _, id := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
-		seen[verifyPhase(connectorKey{"app", id}, interval)/time.Minute] = true
-	}
-	if len(seen) < 4 {
-		t.Errorf("8 connectors fall in %d distinct minutes of a 10-minute interval", len(seen))
-	}
-}
 
 // connectorLogin logs in upstream with credential id, as a connector would.
 func (e *testEnv) connectorLogin(id string) {
@@ -105,34 +26,6 @@ func (e *testEnv) connectorLogin(id string) {
 	}
 	if err := c.Login(context.Background()); err != nil {
 		e.t.Fatalf("connector login with %s: %v", id, err)
-	}
-}
-
-func TestNextVerifyIsTheStartOfTheNextSlot(t *testing.T) {
-	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	e := &connectorEntry{Current: &storedCredential{ID: "c"}, LastRotation: t0}
-	const interval = 10 * time.Minute
-	phase := 3 * time.Minute // slots start at :03, :13, :23, ...
-	if got := nextVerify(e, phase, interval, t0.Add(time.Minute)); !got.Equal(t0.Add(3 * time.Minute)) {
-		t.Errorf("before the first slot: next check %s, want 12:03", got.Format("15:04"))
-	}
-	if got := nextVerify(e, phase, interval, t0.Add(5*time.Minute)); !got.Equal(t0.Add(5 * time.Minute)) {
-		t.Errorf("a check that is due: next check %s, want now (12:05)", got.Format("15:04"))
-	}
-	e.recordVerify("ok", true, t0.Add(5*time.Minute))
-	if got := nextVerify(e, phase, interval, t0.Add(6*time.Minute)); !got.Equal(t0.Add(13 * time.Minute)) {
-		t.Errorf("after a check at 12:05: next check %s, want 12:13", got.Format("15:04"))
-	}
-	if got := nextVerify(e, phase, 0, t0); !got.IsZero() {
-		t.Errorf("verify_interval 0: next check %s, want none", got)
-	}
-	// The sweep's index takes the check when it comes before any other work.
-	cfg := &pluginConfig{Policy: rotationPolicy{RotationPeriod: 24 * time.Hour}, VerifyInterval: interval}
-	k := connectorKey{"app", "conn"}
-	e.Current.CreatedAt = t0
-	want := nextVerify(e, verifyPhase(k, interval), interval, t0.Add(6*time.Minute))
-	if got := sweepDue(cfg, k, e, t0.Add(6*time.Minute)); !got.Equal(want) || got.After(t0.Add(16*time.Minute)) {
-		t.Errorf("sweepDue %s, want the next check %s", got, want)
 	}
 }
 
@@ -226,7 +119,7 @@ func TestCredentialGoneUpstreamIsForgotten(t *testing.T) {
 			revokes := e.sim.Calls(upstreamsim.OpRevoke)
 			e.clock.Advance(10 * time.Minute)
 			e.mustTick()
-			if e.connector().stateOf(first) != stateUnmanaged {
+			if e.connector().StateOf(first) != lifecycle.StateUnmanaged {
 				t.Fatal("a credential gone upstream is still held")
 			}
 			if e.sim.Calls(upstreamsim.OpRevoke) != revokes {

@@ -2,6 +2,8 @@ package c1
 
 import (
 	"time"
+
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/lifecycle"
 )
 
 // Vault Secrets Operator reads a non-renewable secret with allowStaticCreds
@@ -19,12 +21,12 @@ import (
 // the credential's own rotation interval, so that it is never 0 for a
 // credential that will be rotated. ttl counts to the rotation that is due
 // first, the schedule's or the expiry's.
-func staticCredsFields(p rotationPolicy, c *storedCredential, now time.Time) map[string]any {
+func staticCredsFields(p lifecycle.Policy, c *lifecycle.Credential, now time.Time) map[string]any {
 	out := map[string]any{
 		"last_vault_rotation": formatTime(c.CreatedAt),
 		"ttl":                 int64(0),
 	}
-	due, ok := p.rotationDue(c, now)
+	due, ok := p.RotationDue(c, now)
 	if !ok {
 		out["rotation_period"] = int64(0)
 		return out

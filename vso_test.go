@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 	"gopkg.in/yaml.v3"
 
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/lifecycle"
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/upstreamsim"
 )
 
@@ -136,8 +137,8 @@ func TestStaticCredsPeriodFollowsExpiryWhenAgeRotationIsOff(t *testing.T) {
 }
 
 func TestStaticCredsFieldsOfACredentialNeverRotated(t *testing.T) {
-	p := rotationPolicy{}
-	c := &storedCredential{CreatedAt: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	p := lifecycle.Policy{}
+	c := &lifecycle.Credential{CreatedAt: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	got := staticCredsFields(p, c, c.CreatedAt.Add(time.Hour))
 	if got["rotation_period"] != int64(0) || got["ttl"] != int64(0) || got["last_vault_rotation"] != "2026-03-01T12:00:00Z" {
 		t.Fatalf("fields %v", got)

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/httpx"
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/lifecycle"
 )
 
 // walKindRotation is the WAL entry kind written before a credential is
@@ -58,7 +59,7 @@ func (b *backend) walRollback(ctx context.Context, req *logical.Request, kind st
 	if err := json.Unmarshal(raw, &w); err != nil {
 		return fmt.Errorf("decoding rotation WAL entry: %w", err)
 	}
-	k := connectorKey{w.AppID, w.ConnectorID}
+	k := lifecycle.Key{AppID: w.AppID, ConnectorID: w.ConnectorID}
 	pendingID, err := b.rollBackRotation(ctx, req.Storage, k, w)
 	if err == nil || b.now().Sub(w.StartedAt) < walGiveUpAge {
 		return err
@@ -77,10 +78,10 @@ func (b *backend) walRollback(ctx context.Context, req *logical.Request, kind st
 
 // retirePendingNow marks pending credential id revoke-now, so the periodic
 // function retries its revocation.
-func (b *backend) retirePendingNow(ctx context.Context, s logical.Storage, k connectorKey, id string) {
+func (b *backend) retirePendingNow(ctx context.Context, s logical.Storage, k lifecycle.Key, id string) {
 	now := b.now()
-	_, err := b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
-		if e == nil || !e.abandonPending(id, now) {
+	_, err := b.updateConnector(ctx, s, k, func(e *lifecycle.Record) (*lifecycle.Record, error) {
+		if e == nil || !e.AbandonPending(id, now) {
 			return nil, nil
 		}
 		return e, nil
@@ -92,7 +93,7 @@ func (b *backend) retirePendingNow(ctx context.Context, s logical.Storage, k con
 
 // rollBackRotation revokes the pending credential of rotation w, if the
 // record still holds it as pending, and returns its id.
-func (b *backend) rollBackRotation(ctx context.Context, s logical.Storage, k connectorKey, w walRotation) (string, error) {
+func (b *backend) rollBackRotation(ctx context.Context, s logical.Storage, k lifecycle.Key, w walRotation) (string, error) {
 	unlock := b.lockOp(k)
 	defer unlock()
 
@@ -110,11 +111,11 @@ func (b *backend) rollBackRotation(ctx context.Context, s logical.Storage, k con
 		if err := client.RevokeCredential(ctx, k.AppID, k.ConnectorID, id); err != nil && !httpx.IsNotFound(err) {
 			return id, upstreamError(fmt.Sprintf("rolling back the rotation of connector %s: revoking credential %s", k, id), err)
 		}
-		_, err = b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
+		_, err = b.updateConnector(ctx, s, k, func(e *lifecycle.Record) (*lifecycle.Record, error) {
 			if e == nil {
 				return nil, nil
 			}
-			if e.rollBackPending(id) {
+			if e.RollBackPending(id) {
 				return deleteRecord, nil // a registration that never finished
 			}
 			return e, nil
@@ -123,7 +124,7 @@ func (b *backend) rollBackRotation(ctx context.Context, s logical.Storage, k con
 			return id, err
 		}
 		b.report(ctx, eventRevoked, k, id, nil, "reason", "rollback of an interrupted rotation: the credential was never made current")
-	case e != nil && e.holdsRotation(w.RotationID):
+	case e != nil && e.HoldsRotation(w.RotationID):
 		// Stored and promoted (or already retiring); only the WAL entry's
 		// deletion was lost.
 	default:
@@ -134,11 +135,11 @@ func (b *backend) rollBackRotation(ctx context.Context, s logical.Storage, k con
 		if e == nil {
 			break // a registration that never stored anything: no record to show it in
 		}
-		_, err := b.updateConnector(ctx, s, k, func(e *connectorEntry) (*connectorEntry, error) {
+		_, err := b.updateConnector(ctx, s, k, func(e *lifecycle.Record) (*lifecycle.Record, error) {
 			if e == nil {
 				return nil, nil
 			}
-			e.recordPossibleOrphan(w.StartedAt, now)
+			e.RecordPossibleOrphan(w.StartedAt, now)
 			return e, nil
 		})
 		if err != nil {

@@ -1,17 +1,19 @@
-package c1
+package lifecycle
 
 import (
 	"fmt"
 	"time"
+
+	"github.com/robfig/cron/v3"
 )
 
-// periodicTick is how often Vault runs the periodic function (its rollback
+// Tick is how often Vault runs the periodic function (its rollback
 // manager ticks about once a minute). A rotation window narrower than two
 // ticks could be missed between them.
-const periodicTick = time.Minute
+const Tick = time.Minute
 
-// rotationPolicy says when a credential is rotated and when a replaced one is revoked.
-type rotationPolicy struct {
+// Policy says when a credential is rotated and when a replaced one is revoked.
+type Policy struct {
 	// RotationPeriod rotates a credential once it is this old; 0 = off.
 	RotationPeriod time.Duration `json:"rotation_period"`
 	// RotationSchedule (cron, UTC) rotates a credential at the first
@@ -30,8 +32,8 @@ type rotationPolicy struct {
 	RevokeMaxDelay time.Duration `json:"revoke_max_delay"`
 }
 
-// policyOverrides are per-connector settings that replace the config's.
-type policyOverrides struct {
+// Overrides are per-connector settings that replace the config's.
+type Overrides struct {
 	RotationPeriod     *time.Duration `json:"rotation_period,omitempty"`
 	RotationSchedule   *string        `json:"rotation_schedule,omitempty"`
 	RotationWindow     *time.Duration `json:"rotation_window,omitempty"`
@@ -40,10 +42,10 @@ type policyOverrides struct {
 	RevokeMaxDelay     *time.Duration `json:"revoke_max_delay,omitempty"`
 }
 
-// apply returns p with the overrides that are set. A connector's schedule
+// Apply returns p with the overrides that are set. A connector's schedule
 // replaces the config's period, and a connector's period the config's schedule.
-func (o policyOverrides) apply(p rotationPolicy) rotationPolicy {
-	o.timing().applyTo(&p)
+func (o Overrides) Apply(p Policy) Policy {
+	o.Timing().ApplyTo(&p)
 	if o.RotateBeforeExpiry != nil {
 		p.RotateBeforeExpiry = *o.RotateBeforeExpiry
 	}
@@ -56,15 +58,15 @@ func (o policyOverrides) apply(p rotationPolicy) rotationPolicy {
 	return p
 }
 
-// timing is the overrides' rotation timing as a request that sets it.
-func (o policyOverrides) timing() scheduleRequest {
-	return scheduleRequest{schedule: o.RotationSchedule, window: o.RotationWindow, period: o.RotationPeriod}
+// Timing is the overrides' rotation timing as a request that sets it.
+func (o Overrides) Timing() Timing {
+	return Timing{Schedule: o.RotationSchedule, Window: o.RotationWindow, Period: o.RotationPeriod}
 }
 
-// merge sets on o the overrides that n sets. A schedule drops a period
+// Merge sets on o the overrides that n sets. A schedule drops a period
 // override and a period a schedule (and its window), so that o never holds
 // both.
-func (o *policyOverrides) merge(n policyOverrides) {
+func (o *Overrides) Merge(n Overrides) {
 	if n.RotationPeriod != nil && *n.RotationPeriod > 0 {
 		o.RotationSchedule, o.RotationWindow = nil, nil
 	}
@@ -88,24 +90,24 @@ func (o *policyOverrides) merge(n policyOverrides) {
 	}
 }
 
-// check refuses overrides the engine could not keep.
-func (o policyOverrides) check() error {
+// Check refuses overrides the engine could not keep.
+func (o Overrides) Check() error {
 	if o.RotationPeriod != nil {
-		return checkRotationPeriod(*o.RotationPeriod)
+		return CheckRotationPeriod(*o.RotationPeriod)
 	}
 	return nil
 }
 
-// check refuses a policy the engine could not keep.
-func (p rotationPolicy) check() error { return checkRotationPeriod(p.RotationPeriod) }
+// Check refuses a policy the engine could not keep.
+func (p Policy) Check() error { return CheckRotationPeriod(p.RotationPeriod) }
 
-// checkRotationPeriod refuses a rotation period shorter than two periodic
+// CheckRotationPeriod refuses a rotation period shorter than two periodic
 // ticks: the periodic function could not keep it, and a credential would be
 // due again before its rotation is done.
-func checkRotationPeriod(d time.Duration) error {
-	if d != 0 && d < 2*periodicTick {
-		return badRequest("field %q must be 0 (off) or at least %s (two periodic runs), not %s",
-			"rotation_period", fmtDuration(2*periodicTick), fmtDuration(d))
+func CheckRotationPeriod(d time.Duration) error {
+	if d != 0 && d < 2*Tick {
+		return fmt.Errorf("field %q must be 0 (off) or at least %s (two periodic runs), not %s",
+			"rotation_period", fmtDuration(2*Tick), fmtDuration(d))
 	}
 	return nil
 }
@@ -113,17 +115,17 @@ func checkRotationPeriod(d time.Duration) error {
 // fmtDuration writes d in seconds, the unit the API's duration fields use.
 func fmtDuration(d time.Duration) string { return fmt.Sprintf("%ds", int64(d.Seconds())) }
 
-// expiryWindow is how long before its expiry a credential is rotated:
+// ExpiryWindow is how long before its expiry a credential is rotated:
 // RotateBeforeExpiry, or a third of its lifetime if smaller, but never less
 // than two periodic ticks, and never more than its whole lifetime.
-func (p rotationPolicy) expiryWindow(c *storedCredential) time.Duration {
+func (p Policy) ExpiryWindow(c *Credential) time.Duration {
 	life := c.ExpiresTime.Sub(c.CreatedAt)
 	window := p.RotateBeforeExpiry
 	if third := life / 3; third < window {
 		window = third
 	}
-	if window < 2*periodicTick {
-		window = 2 * periodicTick
+	if window < 2*Tick {
+		window = 2 * Tick
 	}
 	if window > life {
 		window = life
@@ -131,15 +133,15 @@ func (p rotationPolicy) expiryWindow(c *storedCredential) time.Duration {
 	return window
 }
 
-// rotationDue is when c, current at now, is to be rotated: by its schedule or
+// RotationDue is when c, current at now, is to be rotated: by its schedule or
 // its age, and before its expiry whatever they say; false when never.
-func (p rotationPolicy) rotationDue(c *storedCredential, now time.Time) (time.Time, bool) {
-	due, has := p.scheduledRotation(c, now)
+func (p Policy) RotationDue(c *Credential, now time.Time) (time.Time, bool) {
+	due, has := p.ScheduledRotation(c, now)
 	if !has && p.RotationPeriod > 0 {
 		due, has = c.CreatedAt.Add(p.RotationPeriod), true
 	}
 	if !c.ExpiresTime.IsZero() {
-		byExpiry := c.ExpiresTime.Add(-p.expiryWindow(c))
+		byExpiry := c.ExpiresTime.Add(-p.ExpiryWindow(c))
 		if !has || byExpiry.Before(due) {
 			due, has = byExpiry, true
 		}
@@ -153,14 +155,14 @@ func (p rotationPolicy) rotationDue(c *storedCredential, now time.Time) (time.Ti
 // lease issued for it, so serving it a while longer is safe.
 const overdueLeaseFloor = 30 * time.Second
 
-// plannedRevocation is when c, while current at now, is planned to stop
+// PlannedRevocation is when c, while current at now, is planned to stop
 // working: its rotation plus the grace, or its expiry if sooner; false when
 // neither. A rotation that is due but has not run yet counts as happening
 // now, and then the credential is planned to work at least
 // overdueLeaseFloor more, whatever the grace (0 included): a valid credential
 // that nothing replaced yet is always served.
-func (p rotationPolicy) plannedRevocation(c *storedCredential, now time.Time) (time.Time, bool) {
-	end, has := p.rotationDue(c, now)
+func (p Policy) PlannedRevocation(c *Credential, now time.Time) (time.Time, bool) {
+	end, has := p.RotationDue(c, now)
 	if has {
 		if end.Before(now) {
 			end = now
@@ -176,12 +178,68 @@ func (p rotationPolicy) plannedRevocation(c *storedCredential, now time.Time) (t
 	return end, has
 }
 
-// revokeAt is when a credential retired at now may be revoked: once the
+// RevokeAt is when a credential retired at now may be revoked: once the
 // grace has passed and every lease issued for it has ended.
-func (p rotationPolicy) revokeAt(c *storedCredential, now time.Time) time.Time {
+func (p Policy) RevokeAt(c *Credential, now time.Time) time.Time {
 	at := now.Add(p.RevokeGrace)
 	if c.LeaseHorizon.After(at) {
 		at = c.LeaseHorizon
 	}
 	return at
+}
+
+// Timing is what a request set of the rotation timing fields.
+type Timing struct {
+	Schedule *string
+	Window   *time.Duration
+	Period   *time.Duration
+}
+
+// ApplyTo sets the requested timing on p. A schedule turns the period off
+// and a period turns the schedule (and its window) off, so that p never
+// holds both.
+func (r Timing) ApplyTo(p *Policy) {
+	if r.Period != nil {
+		p.RotationPeriod = *r.Period
+		if *r.Period > 0 {
+			p.RotationSchedule, p.RotationWindow = "", 0
+		}
+	}
+	if r.Schedule != nil {
+		p.RotationSchedule, p.RotationWindow = *r.Schedule, 0
+		if *r.Schedule != "" {
+			p.RotationPeriod = 0
+		}
+	}
+	if r.Window != nil {
+		p.RotationWindow = *r.Window
+	}
+}
+
+// ScheduledRotation is when c is to be rotated by p's schedule: the first
+// scheduled time after its creation whose window has not passed at now. A
+// window missed (Vault down, the upstream failing) waits for the next
+// scheduled time. False when p has no schedule or it never fires.
+func (p Policy) ScheduledRotation(c *Credential, now time.Time) (time.Time, bool) {
+	if p.RotationSchedule == "" {
+		return time.Time{}, false
+	}
+	sched, err := ParseSchedule(p.RotationSchedule)
+	if err != nil {
+		return time.Time{}, false // refused on write; never stored
+	}
+	// The scheduled times whose window is still open at now are those after
+	// now - window.
+	from := c.CreatedAt
+	if p.RotationWindow > 0 && now.Add(-p.RotationWindow).After(from) {
+		from = now.Add(-p.RotationWindow)
+	}
+	at := sched.Next(from)
+	return at, !at.IsZero()
+}
+
+// ParseSchedule parses a rotation_schedule: five standard cron fields, in
+// UTC, read as Vault's own rotation scheduler (sdk/rotation) reads them.
+func ParseSchedule(spec string) (cron.Schedule, error) {
+	return cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow).Parse(spec)
 }

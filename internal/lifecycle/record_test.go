@@ -1,4 +1,4 @@
-package c1
+package lifecycle
 
 import (
 	"reflect"
@@ -10,9 +10,9 @@ import (
 // added later) and checks that its clone shares no pointer, slice or map
 // with it: memory's copies are handed out to callers that modify them.
 func TestCloneSharesNothing(t *testing.T) {
-	e := &connectorEntry{}
+	e := &Record{}
 	fill(reflect.ValueOf(e).Elem())
-	c := e.clone()
+	c := e.Clone()
 	if !reflect.DeepEqual(e, c) {
 		t.Fatal("the clone differs from the record")
 	}

@@ -1,0 +1,114 @@
+package lifecycle
+
+import (
+	"testing"
+	"time"
+)
+
+func TestDecideRevocation(t *testing.T) {
+	retired := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	p := Policy{RevokeGrace: 10 * time.Minute, RevokeMaxDelay: time.Hour}
+	c := &Credential{RetiredAt: retired, RevokeAt: retired.Add(10 * time.Minute)}
+	expiring := &Credential{RetiredAt: retired, RevokeAt: retired.Add(10 * time.Minute), ExpiresTime: retired.Add(30 * time.Minute)}
+	due := retired.Add(10 * time.Minute)
+	used := func(at time.Time) UpstreamView { return UpstreamView{Known: true, LastUsedAt: at} }
+	for _, tc := range []struct {
+		name string
+		c    *Credential
+		v    UpstreamView
+		now  time.Time
+		want Verdict
+	}{
+		{"never used", c, used(time.Time{}), due, VerdictRevoke},
+		{"last used before its retirement", c, used(retired.Add(-time.Minute)), due, VerdictRevoke},
+		{"used after its retirement, within the grace", c, used(retired.Add(5 * time.Minute)), due, VerdictHold},
+		{"unused for the grace since its last use", c, used(retired.Add(5 * time.Minute)), retired.Add(15 * time.Minute), VerdictRevoke},
+		{"still used at the hard deadline", c, used(retired.Add(69 * time.Minute)), retired.Add(70 * time.Minute), VerdictRevoke},
+		{"still used just before the deadline", c, used(retired.Add(69 * time.Minute)), retired.Add(70*time.Minute - time.Second), VerdictHold},
+		{"the deadline never passes the expiry", expiring, used(retired.Add(29 * time.Minute)), retired.Add(30 * time.Minute), VerdictRevoke},
+		{"deleted upstream", c, UpstreamView{Known: true, Gone: true, LastUsedAt: due}, due, VerdictForget},
+		{"usage unknown: wait a tick", c, UpstreamView{}, due, VerdictHold},
+		{"usage unknown at the deadline", c, UpstreamView{}, retired.Add(70 * time.Minute), VerdictRevoke},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := DecideRevocation(p, tc.c, tc.v, tc.now); got != tc.want {
+				t.Fatalf("verdict %d, want %d", got, tc.want)
+			}
+		})
+	}
+	// revoke_max_delay 0: nothing is ever held back.
+	if got := DecideRevocation(Policy{RevokeGrace: time.Hour}, c, used(due), due); got != VerdictRevoke {
+		t.Errorf("with revoke_max_delay 0 a used credential was held back")
+	}
+	// A credential to revoke at once is never checked.
+	leaked := &Credential{RevokeNow: true}
+	if (&Record{}).UsageChecked(leaked) || (&Record{Deregistering: true}).UsageChecked(c) {
+		t.Error("a revoke-now or deregistering credential waits on its usage")
+	}
+}
+
+func TestVerifyDueSpreadsChecksOverTheInterval(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	e := &Record{Current: &Credential{ID: "c"}, LastRotation: t0}
+	const interval = 10 * time.Minute
+	phase := 3 * time.Minute // slots start at :03, :13, :23, ...
+	for _, tc := range []struct {
+		now  time.Time
+		want bool
+	}{
+		{t0.Add(2 * time.Minute), false},
+		{t0.Add(3 * time.Minute), true},
+		{t0.Add(12 * time.Minute), true},
+	} {
+		if got := VerifyDue(e, phase, interval, tc.now); got != tc.want {
+			t.Errorf("at %s: due %v, want %v", tc.now.Format("15:04"), got, tc.want)
+		}
+	}
+	e.RecordVerify("ok", true, t0.Add(3*time.Minute))
+	if VerifyDue(e, phase, interval, t0.Add(12*time.Minute)) || !VerifyDue(e, phase, interval, t0.Add(13*time.Minute)) {
+		t.Error("after a check at 12:03 the next is due at 12:13, not before")
+	}
+	e.RecordVerify("could not read", false, t0.Add(13*time.Minute))
+	if !VerifyDue(e, phase, interval, t0.Add(14*time.Minute)) {
+		t.Error("a failed check is not retried on the next tick")
+	}
+	if VerifyDue(e, phase, 0, t0.Add(time.Hour)) {
+		t.Error("verify_interval 0 still checks")
+	}
+	// Phases of many connectors cover the interval.
+	seen := map[time.Duration]bool{}
+	for _, id := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
+		seen[VerifyPhase(Key{"app", id}, interval)/time.Minute] = true
+	}
+	if len(seen) < 4 {
+		t.Errorf("8 connectors fall in %d distinct minutes of a 10-minute interval", len(seen))
+	}
+}
+
+func TestNextVerifyIsTheStartOfTheNextSlot(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	e := &Record{Current: &Credential{ID: "c"}, LastRotation: t0}
+	const interval = 10 * time.Minute
+	phase := 3 * time.Minute // slots start at :03, :13, :23, ...
+	if got := NextVerify(e, phase, interval, t0.Add(time.Minute)); !got.Equal(t0.Add(3 * time.Minute)) {
+		t.Errorf("before the first slot: next check %s, want 12:03", got.Format("15:04"))
+	}
+	if got := NextVerify(e, phase, interval, t0.Add(5*time.Minute)); !got.Equal(t0.Add(5 * time.Minute)) {
+		t.Errorf("a check that is due: next check %s, want now (12:05)", got.Format("15:04"))
+	}
+	e.RecordVerify("ok", true, t0.Add(5*time.Minute))
+	if got := NextVerify(e, phase, interval, t0.Add(6*time.Minute)); !got.Equal(t0.Add(13 * time.Minute)) {
+		t.Errorf("after a check at 12:05: next check %s, want 12:13", got.Format("15:04"))
+	}
+	if got := NextVerify(e, phase, 0, t0); !got.IsZero() {
+		t.Errorf("verify_interval 0: next check %s, want none", got)
+	}
+	// The sweep's index takes the check when it comes before any other work.
+	p := Policy{RotationPeriod: 24 * time.Hour}
+	k := Key{"app", "conn"}
+	e.Current.CreatedAt = t0
+	want := NextVerify(e, VerifyPhase(k, interval), interval, t0.Add(6*time.Minute))
+	if got := NextDue(p, interval, k, e, t0.Add(6*time.Minute)); !got.Equal(want) || got.After(t0.Add(16*time.Minute)) {
+		t.Errorf("NextDue %s, want the next check %s", got, want)
+	}
+}

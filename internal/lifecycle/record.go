@@ -1,0 +1,130 @@
+package lifecycle
+
+import (
+	"slices"
+	"time"
+)
+
+// Credential is one C1 connector credential the engine created.
+type Credential struct {
+	ID           string    `json:"id"`
+	ClientID     string    `json:"client_id"`
+	ClientSecret string    `json:"client_secret,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	ExpiresTime  time.Time `json:"expires_time,omitempty"`
+	// RotationID ties a pending credential to the WAL entry of the rotation
+	// that created it.
+	RotationID string `json:"rotation_id,omitempty"`
+	// LeaseHorizon is the latest end of any lease issued for this credential.
+	LeaseHorizon time.Time `json:"lease_horizon,omitempty"`
+	// RetiredAt and RevokeAt are set once a newer credential replaced it.
+	RetiredAt time.Time `json:"retired_at,omitempty"`
+	RevokeAt  time.Time `json:"revoke_at,omitempty"`
+	// RevokeNow marks a retiring credential to be revoked at once, without
+	// grace, on every periodic run until the upstream confirms.
+	RevokeNow bool `json:"revoke_now,omitempty"`
+	// LastUsedAt is the upstream's lastUsedAt of a retiring credential, read
+	// when its revocation came due; HeldSince is when a use after its
+	// retirement first held the revocation back.
+	LastUsedAt time.Time `json:"last_used_at,omitempty"`
+	HeldSince  time.Time `json:"held_since,omitempty"`
+}
+
+// Record is the stored state of one managed C1 connector.
+type Record struct {
+	AppID       string    `json:"app_id"`
+	ConnectorID string    `json:"connector_id"`
+	Overrides   Overrides `json:"overrides"`
+
+	// Current is the credential served by creds reads.
+	Current *Credential `json:"current,omitempty"`
+	// Pending is a credential created upstream and persisted, not yet
+	// promoted to current. It exists only in the middle of a rotation, or
+	// after a crash there (the WAL rollback revokes it).
+	Pending *Credential `json:"pending,omitempty"`
+	// Retiring are replaced credentials waiting for their revocation time.
+	Retiring []*Credential `json:"retiring,omitempty"`
+
+	RegisteredAt time.Time `json:"registered_at"`
+	LastRotation time.Time `json:"last_rotation,omitempty"`
+	LastError    string    `json:"last_error,omitempty"`
+	LastErrorAt  time.Time `json:"last_error_at,omitempty"`
+
+	// Deregistering is set once a delete began: every credential is to be
+	// revoked, nothing new is created, and the record goes once it is empty.
+	Deregistering bool `json:"deregistering,omitempty"`
+
+	// UnknownCreates are the time windows of the latest creates whose
+	// outcome is unknown (each may have left a credential upstream that the
+	// engine never saw), UnknownCreateCount how many there were in all, and
+	// UnknownStreak how many in a row since the last create that succeeded.
+	UnknownCreates     []UnknownCreate `json:"unknown_creates,omitempty"`
+	UnknownCreateCount int             `json:"unknown_create_count,omitempty"`
+	UnknownStreak      int             `json:"unknown_streak,omitempty"`
+
+	// LastVerified is when the current credential was last found valid
+	// upstream, LastVerifyResult what the last check found.
+	LastVerified     time.Time `json:"last_verified,omitempty"`
+	LastVerifyResult string    `json:"last_verify_result,omitempty"`
+}
+
+// Key identifies a connector: its app id and connector id.
+type Key struct {
+	AppID       string
+	ConnectorID string
+}
+
+func (k Key) String() string { return k.AppID + "/" + k.ConnectorID }
+
+// Clone is a deep copy of the record.
+func (e *Record) Clone() *Record {
+	if e == nil {
+		return nil
+	}
+	out := *e
+	out.Overrides = e.Overrides.Clone()
+	out.Current = e.Current.Clone()
+	out.Pending = e.Pending.Clone()
+	if e.Retiring != nil {
+		out.Retiring = make([]*Credential, len(e.Retiring))
+		for i, c := range e.Retiring {
+			out.Retiring[i] = c.Clone()
+		}
+	}
+	out.UnknownCreates = slices.Clone(e.UnknownCreates)
+	return &out
+}
+
+func (c *Credential) Clone() *Credential {
+	if c == nil {
+		return nil
+	}
+	out := *c
+	return &out
+}
+
+func (o Overrides) Clone() Overrides {
+	dup := func(d *time.Duration) *time.Duration {
+		if d == nil {
+			return nil
+		}
+		v := *d
+		return &v
+	}
+	var schedule *string
+	if o.RotationSchedule != nil {
+		v := *o.RotationSchedule
+		schedule = &v
+	}
+	return Overrides{RotationPeriod: dup(o.RotationPeriod), RotationSchedule: schedule, RotationWindow: dup(o.RotationWindow),
+		RotateBeforeExpiry: dup(o.RotateBeforeExpiry), RevokeGrace: dup(o.RevokeGrace), RevokeMaxDelay: dup(o.RevokeMaxDelay)}
+}
+
+// CurrentExpiry is when e's current credential expires; zero when e has
+// none or its expiry is unknown.
+func (e *Record) CurrentExpiry() time.Time {
+	if e == nil || e.Current == nil {
+		return time.Time{}
+	}
+	return e.Current.ExpiresTime
+}

@@ -1,0 +1,277 @@
+package lifecycle
+
+import (
+	"errors"
+	"time"
+)
+
+// This file is the credential lifecycle: the states a credential passes
+// through and the pure transitions of a connector's record between them. It
+// calls nothing upstream and touches no storage; rotation.go, revocation.go,
+// sweep.go, wal.go and the paths carry out what it decides.
+//
+//	(create asked) --unknown outcome--> orphan-suspected (id unknown: logged, counted, backed off)
+//	(create asked) --answer stored----> pending --promote--> current --replaced--> retiring
+//	retiring --grace and leases passed, or revoked by hand--> (revoked upstream, forgotten)
+//	retiring --due, but used upstream since its retirement--> held back (until unused for the grace, or revoke_max_delay)
+//	retiring / current --revoked or deleted upstream out of band--> (forgotten; a current one is replaced at once)
+//	retiring / left-over pending / deregistering --> revoke-now --revoked--> (forgotten)
+
+// State is where a credential stands in its lifecycle.
+type State int
+
+const (
+	// StateUnmanaged: the engine holds nothing of the credential.
+	StateUnmanaged State = iota
+	// StatePending: created upstream and stored with its secret, not yet
+	// served. It exists only during a rotation, or after one was interrupted.
+	StatePending
+	// StateCurrent: the credential creds reads serve.
+	StateCurrent
+	// StateRetiring: replaced; revoked upstream once its grace has passed and
+	// every lease issued for it has ended.
+	StateRetiring
+	// StateRevokeNow: to be revoked upstream at once, without grace; retried
+	// on every periodic run until the upstream confirms.
+	StateRevokeNow
+	// StateOrphanSuspected: a create whose outcome is unknown. The upstream
+	// may hold a credential the engine never saw; its id is unknown, so only
+	// the time window of the request is recorded.
+	StateOrphanSuspected
+)
+
+// String is the state's name as the API reports it.
+func (s State) String() string {
+	switch s {
+	case StatePending:
+		return "pending"
+	case StateCurrent:
+		return "current"
+	case StateRetiring:
+		return "retiring"
+	case StateRevokeNow:
+		return "revoke-now"
+	case StateOrphanSuspected:
+		return "orphan-suspected"
+	}
+	return "unmanaged"
+}
+
+// Backoff of periodic creates after unknown outcomes: after the n-th unknown
+// outcome in a row the connector sits out 2^(n-1) periodic ticks (1, 2, 4,
+// ...), at most MaxCreateBackoff, unless its current credential would expire
+// first.
+const (
+	MaxCreateBackoff = time.Hour
+	// maxUnknownCreatesKept bounds the windows kept in the record; the count
+	// goes on.
+	maxUnknownCreatesKept = 20
+)
+
+// UnknownCreate is the time window of a create whose outcome is unknown: a
+// stray credential, if the upstream made one, was created in it.
+type UnknownCreate struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+}
+
+// Errors of the transitions. Paths map them to answers.
+var (
+	ErrCredentialIsCurrent = errors.New("the credential is current")
+	ErrCredentialIsPending = errors.New("the credential is pending")
+	ErrCredentialUnknown   = errors.New("the connector holds no such credential")
+	ErrPendingChanged      = errors.New("the pending credential changed during its rotation")
+)
+
+// NewRecord is the record of a connector whose registration has begun.
+func NewRecord(k Key, o Overrides, now time.Time) *Record {
+	return &Record{AppID: k.AppID, ConnectorID: k.ConnectorID, Overrides: o, RegisteredAt: now}
+}
+
+// StateOf says where credential id stands in the record.
+func (e *Record) StateOf(id string) State {
+	switch {
+	case e.Current != nil && e.Current.ID == id:
+		return StateCurrent
+	case e.Pending != nil && e.Pending.ID == id:
+		return StatePending
+	}
+	for _, c := range e.Retiring {
+		if c.ID == id {
+			if c.RevokeNow || e.Deregistering {
+				return StateRevokeNow
+			}
+			return StateRetiring
+		}
+	}
+	return StateUnmanaged
+}
+
+// Credentials are all the credentials of the record: current, pending, retiring.
+func (e *Record) Credentials() []*Credential {
+	var all []*Credential
+	if e.Current != nil {
+		all = append(all, e.Current)
+	}
+	if e.Pending != nil {
+		all = append(all, e.Pending)
+	}
+	return append(all, e.Retiring...)
+}
+
+// retire moves c to the retiring list without its secret: revoked once
+// revokeAt has passed, or at once when revokeNow.
+func (e *Record) retire(c *Credential, now, revokeAt time.Time, revokeNow bool) {
+	c.RetiredAt, c.RevokeAt, c.ClientSecret, c.RevokeNow = now, revokeAt, "", revokeNow
+	if revokeNow {
+		c.RevokeAt = now
+	}
+	e.Retiring = append(e.Retiring, c)
+}
+
+// StorePending records a credential that the upstream just created, before
+// anything else happens to it. A pending credential left by an interrupted
+// rotation was never served: it is to be revoked at once.
+func (e *Record) StorePending(c *Credential, now time.Time) {
+	if e.Pending != nil {
+		e.retire(e.Pending, now, now, true)
+	}
+	e.Pending = c
+}
+
+// AbandonPending moves pending credential id to revoke-now; false when the
+// record holds no such pending credential.
+func (e *Record) AbandonPending(id string, now time.Time) bool {
+	if e.Pending == nil || e.Pending.ID != id {
+		return false
+	}
+	e.retire(e.Pending, now, now, true)
+	e.Pending = nil
+	return true
+}
+
+// StoreUnusable records a credential that the upstream created but whose
+// answer cannot be used (no secret): it is to be revoked at once.
+func (e *Record) StoreUnusable(c *Credential, now time.Time) {
+	e.retire(c, now, now, true)
+}
+
+// Promote makes pending credential id current. The replaced current
+// credential retires with its planned revocation time; it is returned.
+// A successful create ends any backoff after unknown outcomes.
+func (e *Record) Promote(id string, p Policy, now time.Time) (*Credential, error) {
+	if e.Pending == nil || e.Pending.ID != id {
+		return nil, ErrPendingChanged
+	}
+	prev := e.Current
+	if prev != nil {
+		e.retire(prev, now, p.RevokeAt(prev, now), false)
+	}
+	e.Current, e.Pending = e.Pending, nil
+	e.LastRotation, e.LastError, e.LastErrorAt = now, "", time.Time{}
+	e.UnknownStreak = 0
+	return prev, nil
+}
+
+// MarkRevokeNow marks a retiring credential for revocation at once. The
+// current and a pending credential are refused: they are still in use.
+func (e *Record) MarkRevokeNow(id string, now time.Time) error {
+	switch e.StateOf(id) {
+	case StateCurrent:
+		return ErrCredentialIsCurrent
+	case StatePending:
+		return ErrCredentialIsPending
+	case StateUnmanaged:
+		return ErrCredentialUnknown
+	}
+	for _, c := range e.Retiring {
+		if c.ID == id {
+			c.RevokeNow, c.RevokeAt = true, now
+		}
+	}
+	return nil
+}
+
+// Forget drops credential id from the record once the upstream confirmed
+// that it no longer works.
+func (e *Record) Forget(id string) {
+	e.Retiring = removeCredential(e.Retiring, id)
+	if e.Pending != nil && e.Pending.ID == id {
+		e.Pending = nil
+	}
+	if e.Current != nil && e.Current.ID == id {
+		e.Current = nil
+	}
+}
+
+// removeCredential returns list without the credential id.
+func removeCredential(list []*Credential, id string) []*Credential {
+	out := list[:0]
+	for _, c := range list {
+		if c.ID != id {
+			out = append(out, c)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// RecordUnknownCreate notes a create whose outcome is unknown, made in the
+// window [from, to], and backs off the periodic creates that follow.
+func (e *Record) RecordUnknownCreate(from, to time.Time) {
+	e.UnknownStreak++
+	e.RecordPossibleOrphan(from, to)
+}
+
+// RecordPossibleOrphan counts a create that may have left, in the window
+// [from, to], a credential upstream that the engine does not hold (its id is
+// unknown), so that the status shows where to look for it in C1.
+func (e *Record) RecordPossibleOrphan(from, to time.Time) {
+	e.UnknownCreateCount++
+	e.UnknownCreates = append(e.UnknownCreates, UnknownCreate{From: from, To: to})
+	if n := len(e.UnknownCreates); n > maxUnknownCreatesKept {
+		e.UnknownCreates = append([]UnknownCreate(nil), e.UnknownCreates[n-maxUnknownCreatesKept:]...)
+	}
+}
+
+// RecordError keeps the last error of the connector's background work.
+func (e *Record) RecordError(cause error, now time.Time) {
+	e.LastError, e.LastErrorAt = cause.Error(), now
+}
+
+// BeginDeregistration marks the record for deletion: from now on every
+// credential it holds is to be revoked at once, and nothing new is created.
+func (e *Record) BeginDeregistration() {
+	e.Deregistering = true
+}
+
+// Registered reports whether the connector's registration ever completed
+// (a first credential was made current).
+func (e *Record) Registered() bool { return !e.LastRotation.IsZero() }
+
+// RollBackPending drops pending credential id, revoked upstream by a WAL
+// rollback. It reports whether the record is now an empty shell of a
+// registration that never completed, to be deleted.
+func (e *Record) RollBackPending(id string) (deleteRecord bool) {
+	if e.Pending == nil || e.Pending.ID != id {
+		return false
+	}
+	e.Pending = nil
+	return e.Current == nil && len(e.Retiring) == 0 && !e.Registered()
+}
+
+// HoldsRotation reports whether a credential created by rotation id is in
+// the record as current or retiring.
+func (e *Record) HoldsRotation(id string) bool {
+	if e.Current != nil && e.Current.RotationID == id {
+		return true
+	}
+	for _, c := range e.Retiring {
+		if c.RotationID == id {
+			return true
+		}
+	}
+	return false
+}
