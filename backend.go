@@ -59,12 +59,8 @@ type backend struct {
 	opLocks    []*locksutil.LockEntry
 	entryLocks []*locksutil.LockEntry
 
-	// rotations remembers the last rotation of each connector, so that
-	// rotation requests that waited for it are answered by it.
-	rotations rotationLog
-
-	// mem holds what is derived from storage in memory: connector records,
-	// the config, the due-time schedule (record_store.go, schedule.go).
+	// mem is the one owner of what the engine holds in memory of storage:
+	// connector records, the connector index, the config (memory.go).
 	mem *memory
 
 	// oauth coalesces and caches Aitronos token reads.
@@ -143,7 +139,7 @@ func (b *backend) invalidate(_ context.Context, key string) {
 	if key == configStorageKey {
 		b.resetClients()
 	}
-	b.mem.forgetKey(key)
+	b.mem.invalidate(key)
 }
 
 // clean forgets everything held in memory when Vault unmounts or reloads the engine.
@@ -161,5 +157,5 @@ func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
 		b.mem.reset()
 		return nil
 	}
-	return b.sweep(ctx, b.storageOf(req.Storage))
+	return b.sweep(ctx, req.Storage)
 }

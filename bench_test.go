@@ -52,7 +52,7 @@ func idleFleet(b *testing.B, n int) *testEnv {
 		rec := &lifecycle.Record{AppID: fmt.Sprintf("app%05d", i), ConnectorID: "conn", RegisteredAt: now,
 			Current: &lifecycle.Credential{ID: fmt.Sprintf("cred%05d", i), ClientID: "client", ClientSecret: "secret",
 				CreatedAt: now, ExpiresTime: now.Add(720 * time.Hour)}}
-		if err := putConnector(context.Background(), e.storage, rec); err != nil {
+		if err := storeRecord(e.storage, rec); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -167,7 +167,7 @@ func (b *backend) upstream(ctx context.Context, s logical.Storage) (*upstreamCli
 	if b.clients.current != nil {
 		return b.clients.current, nil
 	}
-	cfg, err := cachedConfig(ctx, s) // the copy creds reads use: one storage read serves both
+	cfg, err := b.config(ctx, s) // the copy creds reads use: one storage read serves both
 	if err != nil {
 		return nil, err
 	}

@@ -273,7 +273,7 @@ func (e *testEnv) register(extra map[string]any) *logical.Response {
 // connector loads the stored record of the test connector.
 func (e *testEnv) connector() *lifecycle.Record {
 	e.t.Helper()
-	entry, err := getConnector(context.Background(), e.storage, lifecycle.Key{AppID: testApp, ConnectorID: testConnector})
+	entry, err := readRecord(context.Background(), e.storage, lifecycle.Key{AppID: testApp, ConnectorID: testConnector})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -328,4 +328,14 @@ func (e *testEnv) revokeUpstream(id string) {
 	if err := client.RevokeCredential(context.Background(), testApp, testConnector, id); err != nil {
 		e.t.Fatal(err)
 	}
+}
+
+// storeRecord writes a connector record straight to storage, as another
+// node would: the backend is not told.
+func storeRecord(s logical.Storage, e *lifecycle.Record) error {
+	raw, err := logical.StorageEntryJSON(recordKey(lifecycle.Key{AppID: e.AppID, ConnectorID: e.ConnectorID}), e)
+	if err != nil {
+		return err
+	}
+	return s.Put(context.Background(), raw)
 }

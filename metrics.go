@@ -27,6 +27,7 @@ type engineMetrics struct {
 	revocationFailures *prometheus.CounterVec
 	revocationsHeld    *prometheus.CounterVec
 	lostCredentials    *prometheus.CounterVec
+	outOfBand          *prometheus.CounterVec
 	upstreamRequests   *prometheus.CounterVec
 	upstreamLatency    *prometheus.HistogramVec
 	aitronosCache      *prometheus.CounterVec
@@ -55,6 +56,9 @@ func newEngineMetrics() *engineMetrics {
 			"connector", "reason"),
 		lostCredentials: counter("credentials_lost_total",
 			"Credentials created upstream that the engine holds no record of and could not revoke.", "connector"),
+		outOfBand: counter("credential_out_of_band_revocations_total",
+			"Current credentials that read as revoked upstream, out of band: replaced, or not trusted (verification suspended).",
+			"connector", "action"),
 		upstreamRequests: counter("upstream_requests_total",
 			"Upstream request attempts, by endpoint and HTTP status (0: no answer).", "endpoint", "status"),
 		upstreamLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -67,7 +71,7 @@ func newEngineMetrics() *engineMetrics {
 			"result"),
 	}
 	m.registry.MustRegister(m.rotations, m.rotationFailures, m.unknownCreates, m.revocations,
-		m.revocationFailures, m.revocationsHeld, m.lostCredentials, m.upstreamRequests, m.upstreamLatency, m.aitronosCache)
+		m.revocationFailures, m.revocationsHeld, m.lostCredentials, m.outOfBand, m.upstreamRequests, m.upstreamLatency, m.aitronosCache)
 	return m
 }
 

@@ -192,10 +192,9 @@ func (b *backend) configWrite(ctx context.Context, req *logical.Request, d *fram
 	if err := b.checkClients(cfg); err != nil {
 		return nil, err
 	}
-	if err := putConfig(ctx, req.Storage, cfg); err != nil {
+	if err := b.storeConfig(ctx, req.Storage, cfg); err != nil {
 		return nil, err
 	}
-	b.resetClients()
 	return nil, nil
 }
 
@@ -315,9 +314,5 @@ func (c *pluginConfig) c1ServerURL() (string, error) {
 func (b *backend) configDelete(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
 	b.configMu.Lock()
 	defer b.configMu.Unlock()
-	if err := req.Storage.Delete(ctx, configStorageKey); err != nil {
-		return nil, err
-	}
-	b.resetClients()
-	return nil, nil
+	return nil, b.deleteConfig(ctx, req.Storage)
 }

@@ -136,7 +136,7 @@ func (b *backend) connectorExists(ctx context.Context, req *logical.Request, d *
 	if err != nil {
 		return false, nil // the handler answers the 400
 	}
-	e, err := getConnector(ctx, req.Storage, k)
+	e, err := b.getRecord(ctx, req.Storage, k)
 	// A registration in doubt or cut short is completed by registering
 	// again, which takes the create capability.
 	return e != nil && e.Registered(), err
@@ -203,7 +203,7 @@ func (b *backend) credsWrite(ctx context.Context, req *logical.Request, d *frame
 	// take turns: a write never answers for a record that a delete is removing.
 	unlock := b.lockOp(k)
 	defer unlock()
-	existing, err := getConnector(ctx, req.Storage, k)
+	existing, err := b.getRecord(ctx, req.Storage, k)
 	if err != nil {
 		return nil, err
 	}
@@ -264,14 +264,14 @@ func (b *backend) credsRead(ctx context.Context, req *logical.Request, d *framew
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := cachedConfig(ctx, req.Storage)
+	cfg, err := b.config(ctx, req.Storage)
 	if err != nil {
 		return nil, err
 	}
 	maxTTL := b.maxLeaseTTL()
 	now := b.now()
 
-	e, err := getConnector(ctx, req.Storage, k)
+	e, err := b.getRecord(ctx, req.Storage, k)
 	if err != nil {
 		return nil, err
 	}
@@ -326,6 +326,12 @@ func credsLease(cfg *pluginConfig, k lifecycle.Key, e *lifecycle.Record, now tim
 		return nil, 0, logical.CodedError(http.StatusServiceUnavailable,
 			fmt.Sprintf("connector %s has no current credential: write rotate/%s to create one", k, k))
 	}
+	if !c.RevokedUpstreamAt.IsZero() {
+		return nil, 0, logical.CodedError(http.StatusServiceUnavailable, fmt.Sprintf(
+			"the current credential %s of connector %s was found revoked upstream at %s, out of band: it is no longer served; "+
+				"a replacement is being made by the periodic function (see rotate/%s), or now with a write to rotate/%s",
+			c.ID, k, formatTime(c.RevokedUpstreamAt), k, k))
+	}
 	planned, _ := policyFor(cfg, e).PlannedRevocation(c, now)
 	ttl, ok := lifecycle.LeaseTTL(now, maxTTL, c.ExpiresTime, planned)
 	if !ok {
@@ -379,7 +385,7 @@ func (b *backend) credentialMetadataRead(ctx context.Context, req *logical.Reque
 		return nil, upstreamError(fmt.Sprintf("reading credential %s of connector %s", id, k), err)
 	}
 	state := "unmanaged"
-	if e, err := getConnector(ctx, req.Storage, k); err != nil {
+	if e, err := b.getRecord(ctx, req.Storage, k); err != nil {
 		return nil, err
 	} else if e != nil {
 		state = e.StateOf(id).String()

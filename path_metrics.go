@@ -42,7 +42,7 @@ func pathMetrics(b *backend) []*framework.Path {
 }
 
 func (b *backend) metricsRead(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	managed, earliest, err := b.mem.expiries.managedAndEarliest(ctx, req.Storage)
+	managed, earliest, err := b.managedAndEarliest(ctx, req.Storage)
 	if err != nil {
 		return nil, err
 	}

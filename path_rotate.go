@@ -69,20 +69,54 @@ func (b *backend) rotateWrite(ctx context.Context, req *logical.Request, d *fram
 	if prev := result.Previous; prev != nil {
 		data["previous_credential_id"] = prev.ID
 		data["previous_revoke_at"] = formatTime(prev.RevokeAt)
-		if d.Get("revoke_previous").(bool) {
-			// The rotation is done: the answer is a success that names the
-			// new credential, whatever the revoke does. A failed revoke
-			// stays marked revoke-now and is retried on every periodic run.
+	}
+	if d.Get("revoke_previous").(bool) {
+		// The rotation is done: the answer is a success that names the new
+		// credential, whatever the revokes do. A failed revoke stays marked
+		// revoke-now and is retried on every periodic run.
+		revoked, failures := b.revokePrevious(ctx, req.Storage, k, result.Previous)
+		if prev := result.Previous; prev != nil {
 			data["previous_revoke_at"] = formatTime(b.now())
-			if err := b.revokeOne(ctx, req.Storage, k, prev.ID); err != nil {
-				data["previous_revoked"] = false
-				resp.AddWarning(fmt.Sprintf("credential %s was replaced but could not be revoked yet: %v", prev.ID, err))
-			} else {
-				data["previous_revoked"] = true
-			}
+			data["previous_revoked"] = revoked
+		}
+		for _, f := range failures {
+			resp.AddWarning(f)
 		}
 	}
 	return resp, nil
+}
+
+// revokePrevious revokes at once prev, the credential that was current when
+// a rotate request with revoke_previous arrived, and retries every other
+// credential of the connector still marked revoke-now. It reports whether
+// prev is revoked, and a warning for each revoke that failed.
+func (b *backend) revokePrevious(ctx context.Context, s logical.Storage, k lifecycle.Key, prev *lifecycle.Credential) (bool, []string) {
+	client, _, err := b.c1Client(ctx, s)
+	if err != nil {
+		return false, []string{fmt.Sprintf("the replaced credentials could not be revoked yet: %v", err)}
+	}
+	unlock := b.lockOp(k)
+	defer unlock()
+	e, err := b.getRecord(ctx, s, k)
+	if err != nil || e == nil {
+		return false, []string{fmt.Sprintf("the replaced credentials could not be revoked yet: %v", err)}
+	}
+	ids := e.RevokeNowIDs()
+	if prev != nil && e.StateOf(prev.ID) == lifecycle.StateRetiring {
+		ids = append([]string{prev.ID}, ids...)
+	}
+	var warnings []string
+	prevRevoked := prev != nil && e.Find(prev.ID) == nil // already revoked and forgotten
+	for _, id := range ids {
+		if err := b.revokeNow(ctx, s, client, k, id); err != nil {
+			warnings = append(warnings, fmt.Sprintf("credential %s was replaced but could not be revoked yet: %v", id, err))
+			continue
+		}
+		if prev != nil && id == prev.ID {
+			prevRevoked = true
+		}
+	}
+	return prevRevoked, warnings
 }
 
 func (b *backend) rotateStatus(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -94,7 +128,7 @@ func (b *backend) rotateStatus(ctx context.Context, req *logical.Request, d *fra
 	if err != nil {
 		return nil, err
 	}
-	e, err := getConnector(ctx, req.Storage, k)
+	e, err := b.getRecord(ctx, req.Storage, k)
 	if err != nil {
 		return nil, err
 	}
@@ -103,26 +137,31 @@ func (b *backend) rotateStatus(ctx context.Context, req *logical.Request, d *fra
 	}
 	p := policyFor(cfg, e)
 	data := map[string]any{
-		"app_id":                k.AppID,
-		"connector_id":          k.ConnectorID,
-		"registered_at":         formatTime(e.RegisteredAt),
-		"last_rotation":         formatTime(e.LastRotation),
-		"last_error":            e.LastError,
-		"last_error_at":         formatTime(e.LastErrorAt),
-		"rotation_period":       int64(p.RotationPeriod.Seconds()),
-		"rotation_schedule":     p.RotationSchedule,
-		"rotation_window":       int64(p.RotationWindow.Seconds()),
-		"rotate_before_expiry":  int64(p.RotateBeforeExpiry.Seconds()),
-		"revoke_grace":          int64(p.RevokeGrace.Seconds()),
-		"revoke_max_delay":      int64(p.RevokeMaxDelay.Seconds()),
-		"last_verified":         formatTime(e.LastVerified),
-		"last_verify_result":    e.LastVerifyResult,
-		"current_credential_id": "",
-		"next_rotation":         "",
+		"app_id":                     k.AppID,
+		"connector_id":               k.ConnectorID,
+		"registered_at":              formatTime(e.RegisteredAt),
+		"last_rotation":              formatTime(e.LastRotation),
+		"last_error":                 e.LastError,
+		"last_error_at":              formatTime(e.LastErrorAt),
+		"rotation_period":            int64(p.RotationPeriod.Seconds()),
+		"rotation_schedule":          p.RotationSchedule,
+		"rotation_window":            int64(p.RotationWindow.Seconds()),
+		"rotate_before_expiry":       int64(p.RotateBeforeExpiry.Seconds()),
+		"revoke_grace":               int64(p.RevokeGrace.Seconds()),
+		"revoke_max_delay":           int64(p.RevokeMaxDelay.Seconds()),
+		"last_verified":              formatTime(b.lastVerified(k, e)),
+		"last_verify_result":         e.LastVerifyResult,
+		"verification_suspended":     e.VerifySuspended != "",
+		"verification_suspended_at":  formatTime(e.VerifySuspendedAt),
+		"verification_suspended_why": e.VerifySuspended,
+		"out_of_band_revoked_at":     formatTime(e.OutOfBandAt),
+		"current_credential_id":      "",
+		"next_rotation":              "",
 	}
 	if c := e.Current; c != nil {
 		data["current_credential_id"] = c.ID
 		data["current_expires_time"] = formatTime(c.ExpiresTime)
+		data["current_revoked_upstream_at"] = formatTime(c.RevokedUpstreamAt)
 		if due, ok := p.RotationDue(c, b.now()); ok {
 			data["next_rotation"] = formatTime(due)
 		}

@@ -46,6 +46,13 @@ const (
 	// eventCredentialLost: a credential created upstream could be neither
 	// stored nor revoked; it stays valid until it expires.
 	eventCredentialLost lifecycleEvent = "credential-lost"
+	// eventRevokedOutOfBand: a check found the current credential revoked
+	// upstream out of band; it is no longer served and is being replaced.
+	eventRevokedOutOfBand lifecycleEvent = "revoked-out-of-band"
+	// eventVerifySuspended: a credential made to replace one that read as
+	// revoked reads as revoked too: such reads are not trusted, and checks
+	// of the connector no longer act until one finds its credential.
+	eventVerifySuspended lifecycleEvent = "verify-suspended"
 )
 
 // eventTypePrefix prefixes the Vault event types the engine sends, e.g.
@@ -82,6 +89,11 @@ var eventSpecs = map[lifecycleEvent]eventSpec{
 		func(m *engineMetrics, c, _ string) { m.revocationsHeld.WithLabelValues(c, "in_use").Inc() }},
 	eventCredentialLost: {hclog.Error, "a credential created upstream could be neither stored nor revoked; it stays valid until it expires: revoke it in C1", true,
 		func(m *engineMetrics, c, _ string) { m.lostCredentials.WithLabelValues(c).Inc() }},
+	eventRevokedOutOfBand: {hclog.Warn, "the current credential was revoked or deleted upstream, out of band; it is no longer served and is being replaced", true,
+		func(m *engineMetrics, c, _ string) { m.outOfBand.WithLabelValues(c, "replaced").Inc() }},
+	eventVerifySuspended: {hclog.Warn, "the credential made to replace one found revoked upstream reads as revoked too: such reads are not trusted, " +
+		"verification of the connector is suspended (nothing more is created) until a check finds its credential; check the engine's C1 permissions and the upstream", true,
+		func(m *engineMetrics, c, _ string) { m.outOfBand.WithLabelValues(c, "suspended").Inc() }},
 }
 
 // unknownCreateMessage is the log line of a create with an unknown outcome:

@@ -109,7 +109,7 @@ func (b *backend) revokeOne(ctx context.Context, s logical.Storage, k lifecycle.
 // partial failure the record keeps the credentials that are left; a repeated
 // delete, or the periodic function, retries them.
 func (b *backend) deregister(ctx context.Context, s logical.Storage, k lifecycle.Key) error {
-	if e, err := getConnector(ctx, s, k); err != nil || e == nil {
+	if e, err := b.getRecord(ctx, s, k); err != nil || e == nil {
 		return err
 	}
 	client, _, err := b.c1Client(ctx, s)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/go-uuid"
@@ -54,50 +53,29 @@ func (b *backend) register(ctx context.Context, s logical.Storage, k lifecycle.K
 }
 
 // rotateNow rotates a managed connector. Concurrent calls for one connector
-// make one rotation: a call that waited while another rotation finished is
-// answered by that rotation.
+// make one rotation: a call that waited while another rotation replaced the
+// credential it saw on arrival is answered by that rotation. Either way the
+// answer's Previous is the credential that was current when the call
+// arrived, so that revoke_previous revokes that one and no other.
 func (b *backend) rotateNow(ctx context.Context, s logical.Storage, k lifecycle.Key) (*rotationResult, error) {
 	client, cfg, err := b.c1Client(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	seen, _ := b.rotations.last(k)
+	arrived, err := b.getRecord(ctx, s, k)
+	if err != nil {
+		return nil, err
+	}
 	unlock := b.lockOp(k)
 	defer unlock()
-	if n, result := b.rotations.last(k); n != seen {
-		return result, nil
+	e, err := b.getRecord(ctx, s, k)
+	if err != nil {
+		return nil, err
+	}
+	if arrived != nil && arrived.Current != nil && e != nil && !e.Deregistering && e.Current != nil && e.Current.ID != arrived.Current.ID {
+		return &rotationResult{Current: e.Current, Previous: e.Find(arrived.Current.ID)}, nil
 	}
 	return b.rotateLocked(ctx, s, client, cfg, k, nil)
-}
-
-// rotationLog counts each connector's completed rotations and keeps the
-// result of the last one, in memory.
-type rotationLog struct {
-	mu      sync.Mutex
-	entries map[lifecycle.Key]rotationLogEntry
-}
-
-type rotationLogEntry struct {
-	count  uint64
-	result *rotationResult
-}
-
-// record notes a completed rotation of k.
-func (l *rotationLog) record(k lifecycle.Key, result *rotationResult) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.entries == nil {
-		l.entries = map[lifecycle.Key]rotationLogEntry{}
-	}
-	l.entries[k] = rotationLogEntry{count: l.entries[k].count + 1, result: result}
-}
-
-// last returns how many rotations of k completed, and the last one's result.
-func (l *rotationLog) last(k lifecycle.Key) (uint64, *rotationResult) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	e := l.entries[k]
-	return e.count, e.result
 }
 
 // errDeregistering is the answer to work on a connector whose deletion began.
@@ -118,7 +96,7 @@ func errDeregistering(k lifecycle.Key) error {
 func (b *backend) rotateLocked(ctx context.Context, s logical.Storage, client *c1api.Client, cfg *pluginConfig,
 	k lifecycle.Key, register *lifecycle.Overrides,
 ) (*rotationResult, error) {
-	existing, err := getConnector(ctx, s, k)
+	existing, err := b.getRecord(ctx, s, k)
 	if err != nil {
 		return nil, err
 	}
@@ -130,9 +108,14 @@ func (b *backend) rotateLocked(ctx context.Context, s logical.Storage, client *c
 	case register != nil && existing != nil && existing.Current != nil:
 		// A concurrent registration won: one credential, not two.
 		return &rotationResult{Current: existing.Current}, nil
-	case register != nil && existing != nil && existing.Pending != nil && existing.Pending.ValidAt(b.now()):
-		// An earlier registration stored its credential but did not promote it.
-		return b.promotePending(ctx, s, cfg, k, existing.Pending.ID)
+	}
+	if register != nil && existing != nil && existing.Pending != nil {
+		// An earlier registration stored its credential but did not promote
+		// it: this request completes it, with its own overrides.
+		result, err := b.promoteLeftOver(ctx, s, client, cfg, k, existing.Pending, register)
+		if !errors.Is(err, errLeftOverUnusable) {
+			return result, err
+		}
 	}
 	// Once the upstream is asked for a credential, the caller going away must
 	// not cut the rotation short between creating the secret and storing it.
@@ -187,16 +170,19 @@ func (b *backend) rotateLocked(ctx context.Context, s logical.Storage, client *c
 		return e, nil
 	})
 	if err != nil {
-		// Unstored, the secret is lost: revoke the credential while its id is known.
+		// Unstored, the secret is lost: revoke the credential while its id
+		// is known. The write may still have been applied: the record is
+		// then marked too, so that it is never promoted.
 		if rerr := client.RevokeCredential(ctx, k.AppID, k.ConnectorID, pending.ID); rerr != nil && !httpx.IsNotFound(rerr) {
 			b.report(ctx, eventCredentialLost, k, pending.ID, rerr, "storage_error", err)
 		}
+		b.retirePendingNow(ctx, s, k, pending.ID)
 		b.deleteWAL(ctx, s, walID)
 		return nil, fmt.Errorf("storing the new credential of connector %s: %w", k, err)
 	}
 
 	// Promote it. On failure the WAL entry stays and its rollback revokes the pending credential.
-	result, err := b.promotePending(ctx, s, cfg, k, pending.ID)
+	result, err := b.promotePending(ctx, s, cfg, k, pending.ID, register)
 	if err != nil {
 		return nil, err
 	}
@@ -204,14 +190,44 @@ func (b *backend) rotateLocked(ctx context.Context, s logical.Storage, client *c
 	return result, nil
 }
 
-// promotePending makes the stored pending credential id current.
-func (b *backend) promotePending(ctx context.Context, s logical.Storage, cfg *pluginConfig, k lifecycle.Key, id string) (*rotationResult, error) {
+// errLeftOverUnusable: a left-over pending credential was not made current,
+// since the upstream does not say it works; it is revoked instead.
+var errLeftOverUnusable = errors.New("the left-over pending credential is not known to work upstream")
+
+// promoteLeftOver makes a pending credential that an earlier request left
+// current, once a read upstream says that it works (the engine may have
+// revoked it when storing it seemed to fail). Otherwise it is marked
+// revoke-now and errLeftOverUnusable returned; a failed read is an error.
+// A registration that completes an earlier one applies its own overrides.
+func (b *backend) promoteLeftOver(ctx context.Context, s logical.Storage, client *c1api.Client, cfg *pluginConfig,
+	k lifecycle.Key, pending *lifecycle.Credential, register *lifecycle.Overrides,
+) (*rotationResult, error) {
+	reading, err := readUpstream(ctx, client, k, pending.ID)
+	now := b.now()
+	if lifecycle.PromotableLeftOver(pending, reading, now) {
+		return b.promotePending(ctx, s, cfg, k, pending.ID, register)
+	}
+	if err != nil {
+		return nil, upstreamError(fmt.Sprintf("checking the left-over pending credential %s of connector %s", pending.ID, k), err)
+	}
+	b.retirePendingNow(ctx, s, k, pending.ID)
+	return nil, errLeftOverUnusable
+}
+
+// promotePending makes the stored pending credential id current. With
+// register set, a registration that had not completed takes its overrides.
+func (b *backend) promotePending(ctx context.Context, s logical.Storage, cfg *pluginConfig, k lifecycle.Key, id string,
+	register *lifecycle.Overrides,
+) (*rotationResult, error) {
 	now := b.now()
 	result := &rotationResult{}
 	heldBack := false
 	_, err := b.updateConnector(ctx, s, k, func(e *lifecycle.Record) (*lifecycle.Record, error) {
 		if e == nil {
 			return nil, lifecycle.ErrPendingChanged
+		}
+		if register != nil && !e.Registered() {
+			e.Overrides = *register
 		}
 		p := policyFor(cfg, e)
 		prev, err := e.Promote(id, p, now)
@@ -225,7 +241,6 @@ func (b *backend) promotePending(ctx context.Context, s logical.Storage, cfg *pl
 	if err != nil {
 		return nil, fmt.Errorf("promoting the new credential %s of connector %s: %w", id, k, err)
 	}
-	b.rotations.record(k, result)
 	b.report(ctx, eventRotated, k, id, nil, "expires_time", formatTime(result.Current.ExpiresTime))
 	if heldBack {
 		b.report(ctx, eventRevokeHeldBack, k, result.Previous.ID, nil, "revoke_at", formatTime(result.Previous.RevokeAt))

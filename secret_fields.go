@@ -31,13 +31,11 @@ func secretFieldTypeError(req *logical.Request) error {
 }
 
 // HandleRequest refuses secret fields of the wrong type before the SDK sees
-// them, and serves the request with its storage seen through the engine's
-// memory (recordStore).
+// them.
 func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
 	if err := secretFieldTypeError(req); err != nil {
 		return nil, err
 	}
-	req.Storage = b.storageOf(req.Storage)
 	return b.Backend.HandleRequest(ctx, req)
 }
 
@@ -49,6 +47,5 @@ func (b *backend) HandleExistenceCheck(ctx context.Context, req *logical.Request
 	}
 	// Its error goes back unwrapped: Vault answers an errutil.UserError, by
 	// its type, with a 400.
-	req.Storage = b.storageOf(req.Storage)
 	return b.Backend.HandleExistenceCheck(ctx, req)
 }

@@ -21,28 +21,8 @@ const (
 // recordKey is the storage key of connector k's record.
 func recordKey(k lifecycle.Key) string { return connectorStoragePrefix + k.String() }
 
-// getConnector loads a connector's record; nil when it is not managed. Through
-// a recordStore it is a copy of the record held in memory, or read once and
-// then held. The caller may modify it.
-func getConnector(ctx context.Context, s logical.Storage, k lifecycle.Key) (*lifecycle.Record, error) {
-	rs, ok := s.(*recordStore)
-	if !ok {
-		return readConnector(ctx, s, k)
-	}
-	e, slot := rs.mem.records.lookup(k)
-	if slot == nil {
-		return e, nil
-	}
-	e, err := readConnector(ctx, rs.Storage, k)
-	if err != nil {
-		return nil, err
-	}
-	rs.mem.records.fill(k, slot, e)
-	return e, nil
-}
-
-// readConnector reads and decodes a connector's record from s.
-func readConnector(ctx context.Context, s logical.Storage, k lifecycle.Key) (*lifecycle.Record, error) {
+// readRecord reads and decodes a connector's record from s.
+func readRecord(ctx context.Context, s logical.Storage, k lifecycle.Key) (*lifecycle.Record, error) {
 	raw, err := s.Get(ctx, recordKey(k))
 	if err != nil {
 		return nil, fmt.Errorf("reading connector %s: %w", k, err)
@@ -57,49 +37,16 @@ func readConnector(ctx context.Context, s logical.Storage, k lifecycle.Key) (*li
 	return entry, nil
 }
 
-// putConnector stores a connector's record. Through a recordStore, memory
-// then holds it and the due-time schedule notes it. Writers hold the
-// connector's entry lock (updateConnector).
-func putConnector(ctx context.Context, s logical.Storage, e *lifecycle.Record) error {
-	k := lifecycle.Key{AppID: e.AppID, ConnectorID: e.ConnectorID}
-	raw, err := logical.StorageEntryJSON(recordKey(k), e)
-	if err != nil {
-		return fmt.Errorf("encoding connector %s: %w", k, err)
-	}
-	// Through a recordStore, Put drops memory's copy before and after the write.
-	if err := s.Put(ctx, raw); err != nil {
-		return fmt.Errorf("storing connector %s: %w", k, err)
-	}
-	if rs, ok := s.(*recordStore); ok {
-		rs.mem.records.set(k, e)
-		_, _ = cachedConfig(ctx, rs) // so that the note can say when the record is due
-		rs.mem.noteRecord(k, e)
-		rs.mem.expiries.set(k, e)
-	}
-	return nil
-}
-
-// deleteConnector deletes a connector's record (and memory's copy).
-func deleteConnector(ctx context.Context, s logical.Storage, k lifecycle.Key) error {
-	if err := s.Delete(ctx, recordKey(k)); err != nil {
-		return fmt.Errorf("deleting connector %s: %w", k, err)
-	}
-	return nil
-}
-
 // eachConnector calls fn with every connector record in storage. It reads
 // past memory's copies, so that a scan of the whole fleet neither serves
 // from nor fills the bounded record cache, whose hot records stay.
 func eachConnector(ctx context.Context, s logical.Storage, fn func(lifecycle.Key, *lifecycle.Record)) error {
-	if rs, ok := s.(*recordStore); ok {
-		s = rs.Storage
-	}
 	keys, err := listConnectors(ctx, s)
 	if err != nil {
 		return err
 	}
 	for _, k := range keys {
-		e, err := getConnector(ctx, s, k)
+		e, err := readRecord(ctx, s, k)
 		if err != nil {
 			return err
 		}
@@ -146,12 +93,11 @@ var errConnectorGone = fmt.Errorf("connector is not managed")
 func (b *backend) updateConnector(ctx context.Context, s logical.Storage, k lifecycle.Key,
 	change func(e *lifecycle.Record) (*lifecycle.Record, error),
 ) (*lifecycle.Record, error) {
-	s = b.storageOf(s)
 	lock := locksutil.LockForKey(b.entryLocks, k.String())
 	lock.Lock()
 	defer lock.Unlock()
 
-	entry, err := getConnector(ctx, s, k)
+	entry, err := b.getRecord(ctx, s, k)
 	if err != nil {
 		return nil, err
 	}
@@ -161,11 +107,11 @@ func (b *backend) updateConnector(ctx context.Context, s logical.Storage, k life
 	}
 	switch {
 	case next == deleteRecord:
-		return nil, deleteConnector(ctx, s, k)
+		return nil, b.deleteRecordStored(ctx, s, k)
 	case next == nil:
 		return entry, nil
 	}
-	if err := putConnector(ctx, s, next); err != nil {
+	if err := b.putRecord(ctx, s, next); err != nil {
 		return nil, err
 	}
 	return next, nil

@@ -16,24 +16,22 @@ import (
 // This file is the periodic sweep: it goes through the managed connectors
 // and carries out, for each, the work that lifecycle.PlanWork (lifecycle.go) decides.
 
-// sweep maintains the connectors whose work is due (due_schedule.go), with at
-// most rotation_concurrency upstream requests in flight (sweep_gate.go).
+// sweep maintains the connectors whose work is due (connector_index.go),
+// with at most rotation_concurrency upstream requests in flight
+// (sweep_gate.go).
 func (b *backend) sweep(ctx context.Context, s logical.Storage) error {
-	c, err := b.upstream(ctx, s)
-	if err == errNotConfigured {
-		return nil // nothing to maintain yet
+	due, cfg, err := b.dueConnectors(ctx, s)
+	if err != nil || cfg == nil {
+		return err // nil, nil: nothing to maintain yet
 	}
+	c, err := b.upstream(ctx, s)
 	if err != nil {
 		return err
 	}
 	if c.c1 == nil {
 		return nil // C1 is not configured
 	}
-	client, cfg := c.c1, c.config
-	keys, err := b.dueConnectors(ctx, s, cfg)
-	if err != nil {
-		return err
-	}
+	client := c.c1
 	var (
 		g      errgroup.Group
 		mu     sync.Mutex
@@ -41,48 +39,60 @@ func (b *backend) sweep(ctx context.Context, s logical.Storage) error {
 	)
 	g.SetLimit(sweepWorkersPerSlot * cfg.RotationConcurrency)
 	ctx = withUpstreamGate(ctx, cfg.RotationConcurrency)
-	for _, k := range keys {
+	for _, w := range due {
 		g.Go(func() error {
-			if err := b.maintain(ctx, s, client, cfg, k); err != nil {
-				b.Logger().Warn("connector maintenance failed; retrying on the next tick", "connector", k.String(), "error", err)
+			e, err := b.maintain(ctx, s, client, cfg, w)
+			if err != nil {
+				// Its index entry stays marked: the next tick reads it again.
+				b.Logger().Warn("connector maintenance failed; retrying on the next tick", "connector", w.key.String(), "error", err)
 				mu.Lock()
 				failed++
 				mu.Unlock()
+				return nil
 			}
+			b.mem.settle(w.key, w.mark, e, cfg, b.now())
 			return nil
 		})
 	}
 	_ = g.Wait()
 	if failed > 0 {
-		return fmt.Errorf("maintenance failed for %d of %d connectors", failed, len(keys))
+		return fmt.Errorf("maintenance failed for %d of %d connectors", failed, len(due))
 	}
 	return nil
 }
 
-// maintain does a connector's due work, as lifecycle.PlanWork decides it under the op
-// lock: finish a deregistration, make a left-over pending credential current,
-// create a credential (rotation, or a record without a current one), revoke
-// the credentials whose time has come.
-func (b *backend) maintain(ctx context.Context, s logical.Storage, client *c1api.Client, cfg *pluginConfig, k lifecycle.Key) error {
+// maintain does a connector's due work, as the lifecycle decides it under
+// the op lock: finish a deregistration, check the current credential
+// upstream when that is due, make a left-over pending credential current
+// when the upstream says it works, create a credential (rotation, or a
+// record without a working current one), revoke the credentials whose time
+// has come. It returns the record as it stands after the work.
+func (b *backend) maintain(ctx context.Context, s logical.Storage, client *c1api.Client, cfg *pluginConfig, w dueWork) (*lifecycle.Record, error) {
+	k := w.key
 	unlock := b.lockOp(k)
 	defer unlock()
 
-	e, err := getConnector(ctx, s, k)
+	e, err := b.getRecord(ctx, s, k)
 	if err != nil || e == nil {
-		return err
+		return e, err
 	}
 	if e.Deregistering {
-		return b.deregisterLocked(ctx, s, client, k)
+		if err := b.deregisterLocked(ctx, s, client, k); err != nil {
+			return nil, err
+		}
+		return b.getRecord(ctx, s, k)
 	}
 	p, now := policyFor(cfg, e), b.now()
-	revokedUpstream := b.verifyCurrent(ctx, s, client, cfg.VerifyInterval, k, e, now)
+	if e, err = b.verifyCurrent(ctx, s, client, cfg.VerifyInterval, k, e, w.checked, now); err != nil || e == nil {
+		return e, err
+	}
 	plan := lifecycle.PlanWork(p, e, now)
-	if revokedUpstream {
-		plan.Create = true // the current credential no longer works: replace it now, backoff or not
+	if plan.Idle() {
+		return e, nil
 	}
 	var errs []error
 	if plan.PromotePending {
-		if _, err := b.promotePending(ctx, s, cfg, k, e.Pending.ID); err != nil {
+		if _, err := b.promoteLeftOver(ctx, s, client, cfg, k, e.Pending, nil); err != nil && !errors.Is(err, errLeftOverUnusable) {
 			errs = append(errs, err)
 		}
 	}
@@ -95,5 +105,8 @@ func (b *backend) maintain(ctx context.Context, s logical.Storage, client *c1api
 		b.recordError(ctx, s, k, err)
 		errs = append(errs, err)
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return b.getRecord(ctx, s, k)
 }

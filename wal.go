@@ -97,7 +97,7 @@ func (b *backend) rollBackRotation(ctx context.Context, s logical.Storage, k lif
 	unlock := b.lockOp(k)
 	defer unlock()
 
-	e, err := getConnector(ctx, s, k)
+	e, err := b.getRecord(ctx, s, k)
 	if err != nil {
 		return "", err
 	}

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// ---- revocation by evidence: upstream usage and out-of-band revocation ----
+// ---- evidence: what an upstream read of a credential proves ----
 //
 // A replaced credential whose revocation is due is first read upstream. C1
 // reports when it last authenticated (lastUsedAt) and whether it is gone
@@ -16,24 +16,63 @@ import (
 // lastUsedAt may lag, so it only ever holds a revocation back; the lease
 // rules still decide when one is due. A credential to revoke at once
 // (leaked, revoked by hand, deregistration) is never held back.
+//
+// A read is weak evidence: a 404 may come from a token that may not read
+// credentials, a routing fault or a lagging replica, and a deletedAt in the
+// future has not happened yet. So a read never makes the engine forget a
+// credential: one that reads as gone is revoked all the same, and only a
+// revoke call that succeeded or answered 404 takes it out of the record. A
+// read that says the current credential is gone makes the engine stop
+// serving it and replace it, at most once per verify interval; when the
+// replacement reads as gone too, the reads are not trusted any more and
+// verification of the connector is suspended instead of minting again.
 
-// UpstreamView is what a read of one credential upstream said.
-type UpstreamView struct {
-	// Known: the upstream answered (a 404 counts as an answer).
-	Known bool
-	// Gone: revoked or deleted upstream already.
-	Gone bool
+// ReadOutcome is how an upstream read of one credential ended.
+type ReadOutcome int
+
+const (
+	// ReadFailed: no usable answer (an error, a timeout): no evidence.
+	ReadFailed ReadOutcome = iota
+	// ReadFound: the upstream answered with the credential.
+	ReadFound
+	// ReadNotFound: the upstream answered 404.
+	ReadNotFound
+)
+
+// Reading is what an upstream read of one credential said.
+type Reading struct {
+	Outcome ReadOutcome
+	// DeletedAt is when the upstream says the credential was deleted; zero when not.
+	DeletedAt time.Time
 	// LastUsedAt is when it last authenticated; zero when never or unknown.
 	LastUsedAt time.Time
+}
+
+// ReadsGone reports whether r says the credential no longer works at now:
+// a 404, or a deletedAt that is not in the future.
+func (r Reading) ReadsGone(now time.Time) bool {
+	switch r.Outcome {
+	case ReadNotFound:
+		return true
+	case ReadFound:
+		return !r.DeletedAt.IsZero() && !r.DeletedAt.After(now)
+	}
+	return false
+}
+
+// ReadsAlive reports whether r positively says the credential works at now.
+func (r Reading) ReadsAlive(now time.Time) bool {
+	return r.Outcome == ReadFound && !r.ReadsGone(now)
 }
 
 // Verdict is what to do with a retiring credential whose revocation is due.
 type Verdict int
 
 const (
-	VerdictRevoke Verdict = iota // revoke it upstream now
-	VerdictHold                  // still in use, or unknown: check again next tick
-	VerdictForget                // already gone upstream: forget it
+	// VerdictRevoke: send its revoke now; a success or a 404 ends it.
+	VerdictRevoke Verdict = iota
+	// VerdictHold: still in use, or no answer: check again next tick.
+	VerdictHold
 )
 
 // UsageChecked reports whether the due revocation of c waits on its upstream
@@ -53,16 +92,17 @@ func (p Policy) RevokeDeadline(c *Credential) time.Time {
 }
 
 // DecideRevocation decides the due revocation of retiring credential c from
-// what the upstream said of it at now.
-func DecideRevocation(p Policy, c *Credential, v UpstreamView, now time.Time) Verdict {
+// what the upstream said of it at now. A credential that reads as gone is
+// revoked all the same: the read is not proof, the revoke's answer is.
+func DecideRevocation(p Policy, c *Credential, r Reading, now time.Time) Verdict {
 	switch {
-	case v.Gone:
-		return VerdictForget
+	case r.ReadsGone(now):
+		return VerdictRevoke
 	case !now.Before(p.RevokeDeadline(c)):
 		return VerdictRevoke
-	case !v.Known:
+	case r.Outcome != ReadFound:
 		return VerdictHold // no evidence either way: the lease rules allow waiting a tick
-	case v.LastUsedAt.After(c.RetiredAt) && now.Before(v.LastUsedAt.Add(p.RevokeGrace)):
+	case r.LastUsedAt.After(c.RetiredAt) && now.Before(r.LastUsedAt.Add(p.RevokeGrace)):
 		return VerdictHold
 	}
 	return VerdictRevoke
@@ -101,16 +141,31 @@ func (e *Record) HeldBack() []*Credential {
 // upstream at now. Checks fall once per interval in slots offset by phase
 // (see VerifyPhase), so that connectors are spread over the interval rather
 // than all checked in one tick; a credential made current within the slot
-// waits for the next one. A failed check is retried on the next tick.
-func VerifyDue(e *Record, phase, interval time.Duration, now time.Time) bool {
-	if interval <= 0 || e.Current == nil || e.Deregistering || !e.Registered() {
+// waits for the next one. checked is the last check the engine remembers
+// (it keeps it in memory; zero when none): a failed check is not one, and is
+// retried on the next tick.
+func VerifyDue(e *Record, checked time.Time, phase, interval time.Duration, now time.Time) bool {
+	if !verified(e, interval) {
 		return false
 	}
-	last := e.LastVerified
-	if last.Before(e.LastRotation) {
-		last = e.LastRotation
+	return verifySlot(now, phase, interval) > verifySlot(e.lastCheck(checked), phase, interval)
+}
+
+// verified reports whether the current credential of e is checked upstream at all.
+func verified(e *Record, interval time.Duration) bool {
+	return interval > 0 && e.Current != nil && !e.Deregistering && e.Registered()
+}
+
+// lastCheck is the latest of checked, the last check the record holds and
+// the last rotation.
+func (e *Record) lastCheck(checked time.Time) time.Time {
+	last := checked
+	for _, t := range []time.Time{e.LastVerified, e.LastRotation} {
+		if t.After(last) {
+			last = t
+		}
 	}
-	return verifySlot(now, phase, interval) > verifySlot(last, phase, interval)
+	return last
 }
 
 // verifySlot numbers the interval-long slot, offset by phase, that t falls in.
@@ -126,38 +181,98 @@ func verifySlot(t time.Time, phase, interval time.Duration) int64 {
 // NextVerify is when the current credential of e is next to be checked
 // upstream: now when a check is due, the start of its next slot otherwise,
 // the zero time when it is never checked.
-func NextVerify(e *Record, phase, interval time.Duration, now time.Time) time.Time {
-	if interval <= 0 || e.Current == nil || e.Deregistering || !e.Registered() {
+func NextVerify(e *Record, checked time.Time, phase, interval time.Duration, now time.Time) time.Time {
+	if !verified(e, interval) {
 		return time.Time{}
 	}
-	if VerifyDue(e, phase, interval, now) {
+	if VerifyDue(e, checked, phase, interval, now) {
 		return now
 	}
-	last := e.LastVerified
-	if last.Before(e.LastRotation) {
-		last = e.LastRotation
-	}
-	return time.Unix(0, (verifySlot(last, phase, interval)+1)*int64(interval)+int64(phase)).UTC()
+	return time.Unix(0, (verifySlot(e.lastCheck(checked), phase, interval)+1)*int64(interval)+int64(phase)).UTC()
 }
 
 // NextDue is when the sweep next has work on connector k: its lifecycle
 // work (NextWork) or the upstream check of its current credential, whichever
 // comes first; the zero time when neither is planned.
-func NextDue(p Policy, verifyInterval time.Duration, k Key, e *Record, now time.Time) time.Time {
+func NextDue(p Policy, verifyInterval time.Duration, k Key, e *Record, checked, now time.Time) time.Time {
 	next := NextWork(p, e, now)
-	if v := NextVerify(e, VerifyPhase(k, verifyInterval), verifyInterval, now); !v.IsZero() && (next.IsZero() || v.Before(next)) {
+	if v := NextVerify(e, checked, VerifyPhase(k, verifyInterval), verifyInterval, now); !v.IsZero() && (next.IsZero() || v.Before(next)) {
 		next = v
 	}
 	return next
 }
 
-// RecordVerify notes a check of the current credential: ok when the upstream
-// said it is valid.
-func (e *Record) RecordVerify(result string, ok bool, now time.Time) {
-	e.LastVerifyResult = result
-	if ok {
-		e.LastVerified = now
+// CheckVerdict is what a check of the current credential found.
+type CheckVerdict int
+
+const (
+	// CheckFailed: no usable answer; the check is retried on the next tick.
+	CheckFailed CheckVerdict = iota
+	// CheckValid: the credential is there; a suspended verification resumes.
+	CheckValid
+	// CheckRevoked: revoked upstream out of band: stop serving it and replace it.
+	CheckRevoked
+	// CheckDistrusted: it reads as gone, but such reads are not trusted for
+	// this connector now: verification is (or stays) suspended, nothing is created.
+	CheckDistrusted
+)
+
+// Check result texts kept in the record; a check whose text did not change
+// writes nothing.
+const (
+	CheckResultValid = "ok"
+)
+
+// JudgeCheck weighs what a read of the current credential of e said at now.
+// A read that says it is gone is trusted at most once per verify interval,
+// and never for a credential made to replace one that read as gone: then
+// the reads themselves are suspect (a token that may not read credentials,
+// a routing fault) and minting again would only leave more credentials live.
+func (e *Record) JudgeCheck(r Reading, interval time.Duration, now time.Time) CheckVerdict {
+	switch {
+	case r.ReadsAlive(now):
+		return CheckValid
+	case !r.ReadsGone(now):
+		return CheckFailed
+	case e.VerifySuspended != "",
+		e.Current != nil && e.Current.ID == e.OutOfBandReplacement,
+		!e.OutOfBandAt.IsZero() && now.Before(e.OutOfBandAt.Add(interval)):
+		return CheckDistrusted
 	}
+	return CheckRevoked
+}
+
+// RecordCheck applies the verdict of a check of the current credential at
+// now, with result its text for the status. It reports whether the record
+// changed (a check that found what the last one found changes nothing, and
+// is not stored).
+func (e *Record) RecordCheck(v CheckVerdict, result string, now time.Time) (changed bool) {
+	if e.Current == nil {
+		return false
+	}
+	switch v {
+	case CheckFailed:
+		return false
+	case CheckValid:
+		changed = e.LastVerifyResult != result || e.VerifySuspended != ""
+		e.VerifySuspended, e.VerifySuspendedAt = "", time.Time{}
+		if changed {
+			e.LastVerified = now
+		}
+	case CheckRevoked:
+		e.Current.RevokedUpstreamAt = now
+		e.OutOfBandAt = now
+		changed = true
+	case CheckDistrusted:
+		changed = e.VerifySuspended == ""
+		if changed {
+			e.VerifySuspended, e.VerifySuspendedAt = result, now
+		}
+	}
+	if e.LastVerifyResult != result {
+		e.LastVerifyResult, changed = result, true
+	}
+	return changed
 }
 
 // VerifyPhase is connector k's offset within the verify interval, so that

@@ -11,11 +11,11 @@ func TestDecideRevocation(t *testing.T) {
 	c := &Credential{RetiredAt: retired, RevokeAt: retired.Add(10 * time.Minute)}
 	expiring := &Credential{RetiredAt: retired, RevokeAt: retired.Add(10 * time.Minute), ExpiresTime: retired.Add(30 * time.Minute)}
 	due := retired.Add(10 * time.Minute)
-	used := func(at time.Time) UpstreamView { return UpstreamView{Known: true, LastUsedAt: at} }
+	used := func(at time.Time) Reading { return Reading{Outcome: ReadFound, LastUsedAt: at} }
 	for _, tc := range []struct {
 		name string
 		c    *Credential
-		v    UpstreamView
+		r    Reading
 		now  time.Time
 		want Verdict
 	}{
@@ -26,12 +26,14 @@ func TestDecideRevocation(t *testing.T) {
 		{"still used at the hard deadline", c, used(retired.Add(69 * time.Minute)), retired.Add(70 * time.Minute), VerdictRevoke},
 		{"still used just before the deadline", c, used(retired.Add(69 * time.Minute)), retired.Add(70*time.Minute - time.Second), VerdictHold},
 		{"the deadline never passes the expiry", expiring, used(retired.Add(29 * time.Minute)), retired.Add(30 * time.Minute), VerdictRevoke},
-		{"deleted upstream", c, UpstreamView{Known: true, Gone: true, LastUsedAt: due}, due, VerdictForget},
-		{"usage unknown: wait a tick", c, UpstreamView{}, due, VerdictHold},
-		{"usage unknown at the deadline", c, UpstreamView{}, retired.Add(70 * time.Minute), VerdictRevoke},
+		{"deleted upstream: revoked all the same", c, Reading{Outcome: ReadFound, DeletedAt: due, LastUsedAt: due}, due, VerdictRevoke},
+		{"a 404: revoked all the same, never forgotten on the read alone", c, Reading{Outcome: ReadNotFound}, due, VerdictRevoke},
+		{"a deletedAt in the future is not gone", c, Reading{Outcome: ReadFound, DeletedAt: due.Add(time.Hour), LastUsedAt: retired.Add(5 * time.Minute)}, due, VerdictHold},
+		{"usage unknown: wait a tick", c, Reading{}, due, VerdictHold},
+		{"usage unknown at the deadline", c, Reading{}, retired.Add(70 * time.Minute), VerdictRevoke},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := DecideRevocation(p, tc.c, tc.v, tc.now); got != tc.want {
+			if got := DecideRevocation(p, tc.c, tc.r, tc.now); got != tc.want {
 				t.Fatalf("verdict %d, want %d", got, tc.want)
 			}
 		})
@@ -60,19 +62,19 @@ func TestVerifyDueSpreadsChecksOverTheInterval(t *testing.T) {
 		{t0.Add(3 * time.Minute), true},
 		{t0.Add(12 * time.Minute), true},
 	} {
-		if got := VerifyDue(e, phase, interval, tc.now); got != tc.want {
+		if got := VerifyDue(e, time.Time{}, phase, interval, tc.now); got != tc.want {
 			t.Errorf("at %s: due %v, want %v", tc.now.Format("15:04"), got, tc.want)
 		}
 	}
-	e.RecordVerify("ok", true, t0.Add(3*time.Minute))
-	if VerifyDue(e, phase, interval, t0.Add(12*time.Minute)) || !VerifyDue(e, phase, interval, t0.Add(13*time.Minute)) {
+	checked := t0.Add(3 * time.Minute) // a check remembered in memory, not stored
+	if VerifyDue(e, checked, phase, interval, t0.Add(12*time.Minute)) || !VerifyDue(e, checked, phase, interval, t0.Add(13*time.Minute)) {
 		t.Error("after a check at 12:03 the next is due at 12:13, not before")
 	}
-	e.RecordVerify("could not read", false, t0.Add(13*time.Minute))
-	if !VerifyDue(e, phase, interval, t0.Add(14*time.Minute)) {
+	// A failed check is remembered by no one: the 12:03 one stays the last.
+	if !VerifyDue(e, checked, phase, interval, t0.Add(14*time.Minute)) {
 		t.Error("a failed check is not retried on the next tick")
 	}
-	if VerifyDue(e, phase, 0, t0.Add(time.Hour)) {
+	if VerifyDue(e, time.Time{}, phase, 0, t0.Add(time.Hour)) {
 		t.Error("verify_interval 0 still checks")
 	}
 	// Phases of many connectors cover the interval.
@@ -90,25 +92,25 @@ func TestNextVerifyIsTheStartOfTheNextSlot(t *testing.T) {
 	e := &Record{Current: &Credential{ID: "c"}, LastRotation: t0}
 	const interval = 10 * time.Minute
 	phase := 3 * time.Minute // slots start at :03, :13, :23, ...
-	if got := NextVerify(e, phase, interval, t0.Add(time.Minute)); !got.Equal(t0.Add(3 * time.Minute)) {
+	if got := NextVerify(e, time.Time{}, phase, interval, t0.Add(time.Minute)); !got.Equal(t0.Add(3 * time.Minute)) {
 		t.Errorf("before the first slot: next check %s, want 12:03", got.Format("15:04"))
 	}
-	if got := NextVerify(e, phase, interval, t0.Add(5*time.Minute)); !got.Equal(t0.Add(5 * time.Minute)) {
+	if got := NextVerify(e, time.Time{}, phase, interval, t0.Add(5*time.Minute)); !got.Equal(t0.Add(5 * time.Minute)) {
 		t.Errorf("a check that is due: next check %s, want now (12:05)", got.Format("15:04"))
 	}
-	e.RecordVerify("ok", true, t0.Add(5*time.Minute))
-	if got := NextVerify(e, phase, interval, t0.Add(6*time.Minute)); !got.Equal(t0.Add(13 * time.Minute)) {
+	checked := t0.Add(5 * time.Minute)
+	if got := NextVerify(e, checked, phase, interval, t0.Add(6*time.Minute)); !got.Equal(t0.Add(13 * time.Minute)) {
 		t.Errorf("after a check at 12:05: next check %s, want 12:13", got.Format("15:04"))
 	}
-	if got := NextVerify(e, phase, 0, t0); !got.IsZero() {
+	if got := NextVerify(e, time.Time{}, phase, 0, t0); !got.IsZero() {
 		t.Errorf("verify_interval 0: next check %s, want none", got)
 	}
 	// The sweep's index takes the check when it comes before any other work.
 	p := Policy{RotationPeriod: 24 * time.Hour}
 	k := Key{"app", "conn"}
 	e.Current.CreatedAt = t0
-	want := NextVerify(e, VerifyPhase(k, interval), interval, t0.Add(6*time.Minute))
-	if got := NextDue(p, interval, k, e, t0.Add(6*time.Minute)); !got.Equal(want) || got.After(t0.Add(16*time.Minute)) {
+	want := NextVerify(e, checked, VerifyPhase(k, interval), interval, t0.Add(6*time.Minute))
+	if got := NextDue(p, interval, k, e, checked, t0.Add(6*time.Minute)); !got.Equal(want) || got.After(t0.Add(16*time.Minute)) {
 		t.Errorf("NextDue %s, want the next check %s", got, want)
 	}
 }

@@ -17,6 +17,11 @@ type Plan struct {
 	Delete bool
 }
 
+// Idle reports whether the plan has nothing to do.
+func (p Plan) Idle() bool {
+	return !p.PromotePending && !p.Create && !p.Delete && len(p.Revoke) == 0
+}
+
 // PlanWork decides what record e needs at now, under policy p. It is the one
 // place where the periodic function's decisions are made.
 func PlanWork(p Policy, e *Record, now time.Time) Plan {
@@ -49,13 +54,13 @@ func PlanWork(p Policy, e *Record, now time.Time) Plan {
 }
 
 // CreateDue is when the connector next needs a new credential: its current
-// one's rotation, or at once when it has none; delayed by the backoff after
-// unknown outcomes. False when never.
+// one's rotation, or at once when it has none that works; delayed by the
+// backoff after unknown outcomes, which every create obeys. False when never.
 func CreateDue(p Policy, e *Record, now time.Time) (time.Time, bool) {
 	var due time.Time
-	if e.Current != nil {
+	if c := e.Working(); c != nil {
 		var ok bool
-		if due, ok = p.RotationDue(e.Current, now); !ok {
+		if due, ok = p.RotationDue(c, now); !ok {
 			return time.Time{}, false
 		}
 	}
@@ -67,7 +72,9 @@ func CreateDue(p Policy, e *Record, now time.Time) (time.Time, bool) {
 
 // createBackoffUntil is the earliest time of the next periodic create after a
 // run of unknown outcomes: the last one's start plus 1, 2, 4, ... skipped
-// ticks (at most MaxCreateBackoff), but no later than two ticks before the
+// ticks, at most MaxCreateBackoff, or at most NoCredentialBackoff while the
+// connector has no working credential (service comes back soon, and each
+// create in doubt still waits); no later than two ticks before a working
 // current credential expires, and never in the tick of the last attempt.
 // Times sit half a tick early, so a tick that runs a little early still counts.
 func createBackoffUntil(e *Record) time.Time {
@@ -75,15 +82,20 @@ func createBackoffUntil(e *Record) time.Time {
 		return time.Time{}
 	}
 	last := e.UnknownCreates[len(e.UnknownCreates)-1].From
-	skip := MaxCreateBackoff
-	if e.UnknownStreak <= 7 { // 2^6 ticks already exceed the cap
-		skip = min(Tick<<(e.UnknownStreak-1), MaxCreateBackoff)
+	working := e.Working()
+	limit := MaxCreateBackoff
+	if working == nil {
+		limit = NoCredentialBackoff
+	}
+	skip := limit
+	if e.UnknownStreak <= 7 { // 2^6 ticks already exceed either cap
+		skip = min(Tick<<(e.UnknownStreak-1), limit)
 	}
 	at := last.Add(skip + Tick/2)
-	if e.Current == nil {
-		return last.Add(Tick / 2)
+	if working == nil {
+		return at
 	}
-	if exp := e.Current.ExpiresTime; !exp.IsZero() {
+	if exp := working.ExpiresTime; !exp.IsZero() {
 		if deadline := exp.Add(-2 * Tick); deadline.Before(at) {
 			at = deadline
 		}
@@ -99,8 +111,7 @@ func createBackoffUntil(e *Record) time.Time {
 // (nothing is planned until the record changes). A time at or before now
 // means at once.
 func NextWork(p Policy, e *Record, now time.Time) time.Time {
-	plan := PlanWork(p, e, now)
-	if plan.PromotePending || plan.Create || plan.Delete || len(plan.Revoke) > 0 {
+	if !PlanWork(p, e, now).Idle() {
 		return now
 	}
 	var next time.Time

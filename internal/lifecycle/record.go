@@ -28,6 +28,9 @@ type Credential struct {
 	// retirement first held the revocation back.
 	LastUsedAt time.Time `json:"last_used_at,omitempty"`
 	HeldSince  time.Time `json:"held_since,omitempty"`
+	// RevokedUpstreamAt is when a check found this current credential
+	// revoked upstream out of band: from then on it is not served.
+	RevokedUpstreamAt time.Time `json:"revoked_upstream_at,omitempty"`
 }
 
 // Record is the stored state of one managed C1 connector.
@@ -66,6 +69,20 @@ type Record struct {
 	// upstream, LastVerifyResult what the last check found.
 	LastVerified     time.Time `json:"last_verified,omitempty"`
 	LastVerifyResult string    `json:"last_verify_result,omitempty"`
+
+	// OutOfBandAt is when a check last found the current credential revoked
+	// upstream out of band, and OutOfBandReplacement the credential created
+	// to replace it. VerifySuspended, when set, says why checks of this
+	// connector are not trusted (since VerifySuspendedAt).
+	OutOfBandAt          time.Time `json:"out_of_band_at,omitempty"`
+	OutOfBandReplacement string    `json:"out_of_band_replacement,omitempty"`
+	VerifySuspended      string    `json:"verify_suspended,omitempty"`
+	VerifySuspendedAt    time.Time `json:"verify_suspended_at,omitempty"`
+
+	// ForgottenRotations are the rotation ids of the latest credentials
+	// revoked and forgotten, so that a late WAL rollback of their rotation
+	// knows it completed.
+	ForgottenRotations []string `json:"forgotten_rotations,omitempty"`
 }
 
 // Key identifies a connector: its app id and connector id.
@@ -92,6 +109,7 @@ func (e *Record) Clone() *Record {
 		}
 	}
 	out.UnknownCreates = slices.Clone(e.UnknownCreates)
+	out.ForgottenRotations = slices.Clone(e.ForgottenRotations)
 	return &out
 }
 

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -63,9 +64,15 @@ func (s State) String() string {
 // first.
 const (
 	MaxCreateBackoff = time.Hour
+	// NoCredentialBackoff caps the backoff while the connector has no
+	// working credential.
+	NoCredentialBackoff = 5 * time.Minute
 	// maxUnknownCreatesKept bounds the windows kept in the record; the count
 	// goes on.
 	maxUnknownCreatesKept = 20
+	// maxForgottenRotationsKept bounds the rotation ids of forgotten
+	// credentials kept: more than a WAL entry's life (24h) of rotations.
+	maxForgottenRotationsKept = 32
 )
 
 // UnknownCreate is the time window of a create whose outcome is unknown: a
@@ -166,6 +173,9 @@ func (e *Record) Promote(id string, p Policy, now time.Time) (*Credential, error
 	prev := e.Current
 	if prev != nil {
 		e.retire(prev, now, p.RevokeAt(prev, now), false)
+		if !prev.RevokedUpstreamAt.IsZero() {
+			e.OutOfBandReplacement = id
+		}
 	}
 	e.Current, e.Pending = e.Pending, nil
 	e.LastRotation, e.LastError, e.LastErrorAt = now, "", time.Time{}
@@ -195,6 +205,14 @@ func (e *Record) MarkRevokeNow(id string, now time.Time) error {
 // Forget drops credential id from the record once the upstream confirmed
 // that it no longer works.
 func (e *Record) Forget(id string) {
+	for _, c := range e.Credentials() {
+		if c.ID == id && c.RotationID != "" {
+			e.ForgottenRotations = append(e.ForgottenRotations, c.RotationID)
+			if n := len(e.ForgottenRotations); n > maxForgottenRotationsKept {
+				e.ForgottenRotations = append([]string(nil), e.ForgottenRotations[n-maxForgottenRotationsKept:]...)
+			}
+		}
+	}
 	e.Retiring = removeCredential(e.Retiring, id)
 	if e.Pending != nil && e.Pending.ID == id {
 		e.Pending = nil
@@ -273,5 +291,43 @@ func (e *Record) HoldsRotation(id string) bool {
 			return true
 		}
 	}
-	return false
+	return slices.Contains(e.ForgottenRotations, id)
+}
+
+// RevokeNowIDs are the ids of the retiring credentials marked revoke-now.
+func (e *Record) RevokeNowIDs() []string {
+	var ids []string
+	for _, c := range e.Retiring {
+		if c.RevokeNow {
+			ids = append(ids, c.ID)
+		}
+	}
+	return ids
+}
+
+// Find is the credential id of the record (current, pending or retiring), or nil.
+func (e *Record) Find(id string) *Credential {
+	for _, c := range e.Credentials() {
+		if c.ID == id {
+			return c
+		}
+	}
+	return nil
+}
+
+// Working is the current credential when it works: nil when there is none,
+// or when it was found revoked upstream.
+func (e *Record) Working() *Credential {
+	if e.Current == nil || !e.Current.RevokedUpstreamAt.IsZero() {
+		return nil
+	}
+	return e.Current
+}
+
+// PromotableLeftOver reports whether a pending credential left by an earlier
+// request may be made current, from what a read of it upstream said at now:
+// only on positive evidence that it works, since the engine may have revoked
+// it when storing it seemed to fail.
+func PromotableLeftOver(c *Credential, r Reading, now time.Time) bool {
+	return c.ValidAt(now) && r.ReadsAlive(now)
 }

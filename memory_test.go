@@ -72,7 +72,7 @@ func (e *testEnv) writeBehindTheBack(change func(*lifecycle.Record)) {
 	e.t.Helper()
 	entry := e.connector()
 	change(entry)
-	if err := putConnector(context.Background(), e.storage, entry); err != nil {
+	if err := storeRecord(e.storage, entry); err != nil {
 		e.t.Fatal(err)
 	}
 }
