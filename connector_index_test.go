@@ -149,7 +149,6 @@ func TestFailedMaintenanceIsRetriedOnTheNextTick(t *testing.T) {
 	}
 }
 
-
 // fleetFigures scrapes the metrics path for the number of managed connectors
 // and the seconds until the earliest expiry.
 func fleetFigures(t *testing.T, e *testEnv) (managed, earliest float64) {
