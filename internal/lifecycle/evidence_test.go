@@ -114,3 +114,91 @@ func TestNextVerifyIsTheStartOfTheNextSlot(t *testing.T) {
 		t.Errorf("NextDue %s, want the next check %s", got, want)
 	}
 }
+
+func TestReadsGoneAndAlive(t *testing.T) {
+	now := t0
+	for _, tc := range []struct {
+		name        string
+		r           Reading
+		gone, alive bool
+	}{
+		{"found", Reading{Outcome: ReadFound}, false, true},
+		{"a 404", Reading{Outcome: ReadNotFound}, true, false},
+		{"deletedAt now", Reading{Outcome: ReadFound, DeletedAt: now}, true, false},
+		{"deletedAt past", Reading{Outcome: ReadFound, DeletedAt: now.Add(-time.Minute)}, true, false},
+		{"deletedAt in the future", Reading{Outcome: ReadFound, DeletedAt: now.Add(time.Minute)}, false, true},
+		{"no answer", Reading{}, false, false},
+	} {
+		if got := tc.r.ReadsGone(now); got != tc.gone {
+			t.Errorf("%s: reads gone %v, want %v", tc.name, got, tc.gone)
+		}
+		if got := tc.r.ReadsAlive(now); got != tc.alive {
+			t.Errorf("%s: reads alive %v, want %v", tc.name, got, tc.alive)
+		}
+	}
+}
+
+func TestJudgeCheck(t *testing.T) {
+	const interval = 10 * time.Minute
+	gone := Reading{Outcome: ReadNotFound}
+	plain := func() *Record { return record(cred("cur", t0, 0)) }
+	replacement := func() *Record {
+		e := plain()
+		e.OutOfBandAt, e.OutOfBandReplacement = t0.Add(-time.Hour), "cur"
+		return e
+	}
+	recent := func() *Record {
+		e := plain()
+		e.OutOfBandAt, e.OutOfBandReplacement = t0.Add(-time.Minute), "other"
+		return e
+	}
+	suspended := func() *Record { e := plain(); e.VerifySuspended = "why"; return e }
+	for _, tc := range []struct {
+		name string
+		e    *Record
+		r    Reading
+		want CheckVerdict
+	}{
+		{"found", plain(), Reading{Outcome: ReadFound}, CheckValid},
+		{"no answer", plain(), Reading{}, CheckFailed},
+		{"gone: replace", plain(), gone, CheckRevoked},
+		{"a future deletedAt is valid", plain(), Reading{Outcome: ReadFound, DeletedAt: t0.Add(time.Hour)}, CheckValid},
+		{"the replacement of one that read as gone reads as gone too", replacement(), gone, CheckDistrusted},
+		{"a second out-of-band revocation within the interval", recent(), gone, CheckDistrusted},
+		{"suspended: gone is not trusted", suspended(), gone, CheckDistrusted},
+		{"suspended: found resumes", suspended(), Reading{Outcome: ReadFound}, CheckValid},
+	} {
+		if got := tc.e.JudgeCheck(tc.r, interval, t0); got != tc.want {
+			t.Errorf("%s: verdict %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestRecordCheckWritesOnlyWhatChanged(t *testing.T) {
+	e := record(cred("cur", t0, 0))
+	if !e.RecordCheck(CheckValid, CheckResultValid, t0) {
+		t.Fatal("the first valid check changed nothing")
+	}
+	if e.RecordCheck(CheckValid, CheckResultValid, t0.Add(10*time.Minute)) {
+		t.Error("a check that found what the last one found changed the record: it would be written")
+	}
+	if e.RecordCheck(CheckFailed, "no answer", t0.Add(20*time.Minute)) {
+		t.Error("a failed check changed the record")
+	}
+	if !e.RecordCheck(CheckRevoked, "gone", t0.Add(30*time.Minute)) || e.Current.RevokedUpstreamAt.IsZero() || e.Working() != nil {
+		t.Error("a revoked current credential is still working")
+	}
+	if !e.OutOfBandAt.Equal(t0.Add(30 * time.Minute)) {
+		t.Errorf("out-of-band time %s", e.OutOfBandAt)
+	}
+	d := record(cred("cur", t0, 0))
+	if !d.RecordCheck(CheckDistrusted, "not trusted", t0) || d.VerifySuspended != "not trusted" || d.Working() == nil {
+		t.Errorf("a distrusted read: suspended %q, working %v", d.VerifySuspended, d.Working())
+	}
+	if d.RecordCheck(CheckDistrusted, "not trusted", t0.Add(time.Minute)) {
+		t.Error("a second distrusted read changed the record")
+	}
+	if !d.RecordCheck(CheckValid, CheckResultValid, t0.Add(2*time.Minute)) || d.VerifySuspended != "" {
+		t.Error("a valid check did not lift the suspension")
+	}
+}

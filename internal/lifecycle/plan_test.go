@@ -133,3 +133,48 @@ func TestCreateBackoffGivesWayBeforeExpiry(t *testing.T) {
 		t.Errorf("creates at ticks %v, want 8, 9, 10", creates)
 	}
 }
+
+// A current credential found revoked upstream is replaced at once, but the
+// create obeys the backoff after unknown outcomes like any other, with a
+// cap of NoCredentialBackoff while the connector has no working credential.
+func TestCreateForADeadCredentialObeysTheShortBackoff(t *testing.T) {
+	p := Policy{RotationPeriod: 720 * time.Hour}
+	e := record(cred("cur", t0, 0))
+	e.Current.RevokedUpstreamAt = t0
+	if plan := PlanWork(p, e, t0); !plan.Create {
+		t.Fatal("a dead current credential is not replaced at once")
+	}
+	var creates []time.Duration
+	now := t0
+	for range 30 {
+		if PlanWork(p, e, now).Create {
+			creates = append(creates, now.Sub(t0))
+			e.RecordUnknownCreate(now, now.Add(time.Second))
+		}
+		now = now.Add(Tick)
+	}
+	want := []time.Duration{0, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 16 * time.Minute, 22 * time.Minute, 28 * time.Minute}
+	if !slices.Equal(creates, want) {
+		t.Errorf("creates at %v, want %v (1, 2, 4 ticks sat out, then at most 5 minutes)", creates, want)
+	}
+	// Without any current credential, the same.
+	n := record(nil)
+	n.LastRotation = t0
+	n.RecordUnknownCreate(t0, t0.Add(time.Second))
+	if PlanWork(p, n, t0.Add(Tick/2)).Create || !PlanWork(p, n, t0.Add(2*Tick)).Create {
+		t.Error("a connector without a current credential ignores the backoff")
+	}
+}
+
+func TestPromoteOfAReplacementForAnOutOfBandRevocation(t *testing.T) {
+	e := record(cred("dead", t0, 0))
+	e.Current.RevokedUpstreamAt = t0
+	e.Pending = cred("new", t0, 0)
+	prev, err := e.Promote("new", testPolicy, t0.Add(time.Minute))
+	if err != nil || prev.ID != "dead" {
+		t.Fatal(prev, err)
+	}
+	if e.OutOfBandReplacement != "new" || e.StateOf("dead") != StateRetiring {
+		t.Errorf("replacement %q, the dead one %v", e.OutOfBandReplacement, e.StateOf("dead"))
+	}
+}

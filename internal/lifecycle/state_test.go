@@ -119,3 +119,42 @@ func TestLifecycleRollBackPending(t *testing.T) {
 		t.Error("rolled back a pending credential the record does not hold")
 	}
 }
+
+func TestForgottenRotationsAreRemembered(t *testing.T) {
+	c := cred("old", t0, 0)
+	c.RotationID = "rot-1"
+	e := record(cred("cur", t0, 0), c)
+	e.Forget("old")
+	if e.StateOf("old") != StateUnmanaged || !e.HoldsRotation("rot-1") {
+		t.Fatal("a forgotten credential's rotation is not known as completed")
+	}
+	for i := range 2 * maxForgottenRotationsKept {
+		x := cred("x", t0, 0)
+		x.RotationID = "r" + string(rune('a'+i%26)) + time.Duration(i).String()
+		e.Retiring = append(e.Retiring, x)
+		e.Forget("x")
+	}
+	if len(e.ForgottenRotations) != maxForgottenRotationsKept {
+		t.Errorf("%d forgotten rotations kept, want %d", len(e.ForgottenRotations), maxForgottenRotationsKept)
+	}
+}
+
+func TestLeftOverIsPromotedOnlyOnPositiveEvidence(t *testing.T) {
+	p := cred("p", t0, time.Hour)
+	for _, tc := range []struct {
+		name string
+		r    Reading
+		now  time.Time
+		want bool
+	}{
+		{"found", Reading{Outcome: ReadFound}, t0, true},
+		{"no answer", Reading{}, t0, false},
+		{"a 404", Reading{Outcome: ReadNotFound}, t0, false},
+		{"deleted", Reading{Outcome: ReadFound, DeletedAt: t0}, t0, false},
+		{"expired", Reading{Outcome: ReadFound}, t0.Add(time.Hour), false},
+	} {
+		if got := PromotableLeftOver(p, tc.r, tc.now); got != tc.want {
+			t.Errorf("%s: promotable %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
