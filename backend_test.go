@@ -173,3 +173,17 @@ func TestPathHelpExplainsEveryField(t *testing.T) {
 		}
 	}
 }
+
+func TestHelpSaysDisablingTheMountRevokesNothing(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{})
+	for _, path := range []string{"", credsPath} {
+		resp, err := e.b.HandleRequest(context.Background(), &logical.Request{Operation: logical.HelpOperation, Path: path, Storage: e.storage})
+		if err != nil {
+			t.Fatal(err)
+		}
+		help, _ := resp.Data["help"].(string)
+		if !strings.Contains(help, "secrets disable") || !strings.Contains(help, "Delete every connector first") {
+			t.Errorf("help of %q does not give the safe order before disabling the mount", path)
+		}
+	}
+}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	hclog "github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -293,4 +295,118 @@ func (m *memory) recordsHeld() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.records)
+}
+
+// A config write that lands during a tick leaves the index built from the
+// newer config, not from the one the tick read before the write.
+func TestConfigWriteDuringATickReschedules(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
+	first := registerWith(e, map[string]any{"verify_interval": 0}) // rotation_period: the default 720h
+	e.mustTick()
+	// An earlier config write: what the engine held of the config is gone.
+	e.mustDo(logical.UpdateOperation, "config", map[string]any{"revoke_grace": "1h"})
+
+	plain := e.storage
+	var written atomic.Bool
+	writeErr := make(chan error, 1)
+	e.storage = &firstAccessHook{Storage: plain, fn: func() {
+		// The write lands right after the tick's first storage read.
+		go func() {
+			writeErr <- concurrentConfigWrite(e, plain, map[string]any{"rotation_period": "2h"})
+			written.Store(true)
+		}()
+		waitFor(t, "the config write to land", func() bool {
+			return written.Load() || waitingForLock(".concurrentConfigWrite(") > 0
+		})
+	}}
+	e.mustTick()
+	e.storage = plain
+	if err := <-writeErr; err != nil {
+		t.Fatalf("the config write failed: %v", err)
+	}
+	if cfg := e.mustDo(logical.ReadOperation, "config", nil); fmt.Sprint(cfg.Data["rotation_period"]) != "7200" {
+		t.Fatalf("precondition: config rotation_period %v, want 7200", cfg.Data["rotation_period"])
+	}
+
+	e.clock.Advance(2*time.Hour + time.Minute)
+	rotated := false
+	for range 3 {
+		e.mustTick()
+		if rotateStatus(e)["current_credential_id"] != first {
+			rotated = true
+			break
+		}
+		e.clock.Advance(time.Minute)
+	}
+	if !rotated {
+		st := rotateStatus(e)
+		t.Errorf("rotation_period was shortened to 2h during a tick; more than 2h after registration nothing rotated "+
+			"(current %v, next_rotation %v)", st["current_credential_id"], st["next_rotation"])
+	}
+}
+
+// An Invalidate of a connector's record that lands between the index's read
+// of the record and its check is not lost: a later scrape reports the
+// expiry the record holds now. A second backend on the same storage plays
+// the other node.
+func TestInvalidationDuringAScrapeIsNotLost(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 720 * time.Hour})
+	registerWith(e, nil)
+	ctx := context.Background()
+
+	// Another node of the cluster, on the same storage: Vault invalidates
+	// here every key it writes.
+	plain := e.storage
+	other := &writeRecorder{Storage: plain}
+	node2 := newBackend(e.clock.Now)
+	conf := logical.TestBackendConfig()
+	conf.StorageView = other
+	conf.Logger = hclog.NewNullLogger()
+	if err := node2.Setup(ctx, conf); err != nil {
+		t.Fatal(err)
+	}
+	var recordKey string
+	rotateElsewhere := func() time.Time {
+		resp, err := node2.HandleRequest(ctx, &logical.Request{Operation: logical.UpdateOperation, Path: rotatePath, Storage: other})
+		if err != nil {
+			t.Fatalf("rotation on the other node: %v", err)
+		}
+		exp, err := time.Parse(time.RFC3339, fmt.Sprint(resp.Data["expires_time"]))
+		if err != nil {
+			t.Fatalf("rotation on the other node answered expires_time %v", resp.Data["expires_time"])
+		}
+		for _, k := range other.take() {
+			if isRecordKey(k) {
+				recordKey = k
+			}
+			e.b.InvalidateKey(ctx, k)
+		}
+		return exp
+	}
+
+	fleetFigures(t, e) // the first scrape indexes every record
+	e.clock.Advance(time.Hour)
+	rotateElsewhere()
+	if recordKey == "" {
+		t.Fatal("precondition: the other node wrote no record of the connector")
+	}
+
+	// The next scrape reads the record again; right after its read, the
+	// other node rotates again and the record is invalidated again.
+	var latest time.Time
+	e.storage = &getHook{Storage: plain, key: recordKey, fn: func() {
+		e.clock.Advance(time.Hour)
+		latest = rotateElsewhere()
+	}}
+	fleetFigures(t, e)
+	e.storage = plain
+	if latest.IsZero() {
+		t.Fatal("precondition: the scrape after the invalidation did not read the record")
+	}
+
+	_, earliest := fleetFigures(t, e)
+	if want := latest.Sub(e.clock.Now()).Seconds(); earliest != want {
+		t.Errorf("the scrape after the last invalidation reports the earliest expiry in %vs, want %vs "+
+			"(the expiry the invalidated record holds now)", earliest, want)
+	}
 }

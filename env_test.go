@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -339,3 +340,39 @@ func storeRecord(s logical.Storage, e *lifecycle.Record) error {
 	}
 	return s.Put(context.Background(), raw)
 }
+
+// waitUntil waits for cond, which another goroutine makes true; it never
+// waits on time.
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		runtime.Gosched()
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// revoked reports whether credential id is revoked upstream.
+func (e *testEnv) revoked(id string) bool {
+	c, _ := e.sim.Credential(id)
+	return c.Revoked
+}
+
+// mustTick runs the periodic function and fails the test on an error.
+func (e *testEnv) mustTick() {
+	e.t.Helper()
+	if err := e.tick(); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// rollback runs Vault's WAL rollback at once, whatever the entries' age.
+func (e *testEnv) rollback() {
+	e.t.Helper()
+	if _, err := e.b.HandleRequest(context.Background(), &logical.Request{
+		Operation: logical.RollbackOperation, Storage: e.storage, Data: map[string]any{"immediate": true},
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+const rotatePath = "rotate/" + testApp + "/" + testConnector

@@ -1,9 +1,12 @@
 package c1
 
 import (
+	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -181,5 +184,77 @@ func TestConfigNeverQuotesASecretOfTheWrongType(t *testing.T) {
 	}
 	if len(e.storageKeys()) != 0 {
 		t.Error("stored something")
+	}
+}
+
+func TestRotationPeriodUnderTwoTicksIsRefused(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
+	e.configureAndRegister(nil)
+	for _, tc := range []struct {
+		path string
+		v    any
+	}{{"config", 60}, {"config", "119s"}, {credsPath, "90s"}} {
+		_, err := e.do(logical.UpdateOperation, tc.path, map[string]any{"rotation_period": tc.v})
+		if statusOf(err) != http.StatusBadRequest || !strings.Contains(err.Error(), "rotation_period") {
+			t.Errorf("%s rotation_period=%v: status %d: %v", tc.path, tc.v, statusOf(err), err)
+		}
+	}
+	if e.connector().Overrides.RotationPeriod != nil {
+		t.Error("a refused override was stored")
+	}
+	e.mustDo(logical.UpdateOperation, "config", map[string]any{"rotation_period": 0})
+	e.mustDo(logical.UpdateOperation, credsPath, map[string]any{"rotation_period": "2m"})
+}
+
+// barrierStorage holds every read of one key, once read, until two readers have arrived
+// (or a while has passed), so two read-modify-writes overlap if nothing
+// serializes them.
+type barrierStorage struct {
+	logical.Storage
+	key  string
+	mu   sync.Mutex
+	n    int
+	both chan struct{}
+}
+
+func (s *barrierStorage) Get(ctx context.Context, key string) (*logical.StorageEntry, error) {
+	entry, err := s.Storage.Get(ctx, key)
+	if key == s.key {
+		s.mu.Lock()
+		s.n++
+		if s.n == 2 {
+			close(s.both)
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.both:
+		case <-time.After(300 * time.Millisecond): // serialized: the other reader cannot come
+		}
+	}
+	return entry, err
+}
+
+func TestConcurrentConfigWritesKeepEachOther(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{})
+	e.configure(nil)
+	barrier := &barrierStorage{Storage: e.storage, key: configStorageKey, both: make(chan struct{})}
+	var wg sync.WaitGroup
+	for _, data := range []map[string]any{{"revoke_grace": 120}, {"max_retries": 5}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := &logical.Request{Operation: logical.UpdateOperation, Path: "config", Data: data, Storage: barrier}
+			if _, err := e.b.HandleRequest(context.Background(), req); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	cfg, err := getConfig(context.Background(), e.storage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Policy.RevokeGrace != 2*time.Minute || cfg.MaxRetries != 5 {
+		t.Errorf("a concurrent config write was lost: revoke_grace %v, max_retries %d", cfg.Policy.RevokeGrace, cfg.MaxRetries)
 	}
 }

@@ -1,6 +1,8 @@
 package c1
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -272,5 +274,42 @@ func TestOAuthTokenWithoutExpiryGetsAShortLease(t *testing.T) {
 	resp := e.mustDo(logical.ReadOperation, "oauth/by-connection/conn_noexp", nil)
 	if resp.Secret.TTL != unknownExpiryTTL {
 		t.Errorf("lease TTL %v, want %v", resp.Secret.TTL, unknownExpiryTTL)
+	}
+}
+
+func TestAitronosServesOnlyActiveConnections(t *testing.T) {
+	e := newOAuthEnv(t, map[string]any{"aitronos_cache_ttl": 0})
+	for status, word := range map[string]string{"REVOKED": "REVOKED", "": "no connection status", "paused": "PAUSED"} {
+		e.sim.SetConnection(upstreamsim.Connection{ConnectionID: "conn_x", Status: status, AccessToken: testAccessToken,
+			ExpiresAt: e.clock.Now().Add(time.Hour)})
+		_, err := e.do(logical.ReadOperation, "oauth/by-connection/conn_x", nil)
+		if statusOf(err) != http.StatusConflict || !strings.Contains(err.Error(), word) || !strings.Contains(err.Error(), "ACTIVE") {
+			t.Errorf("status %q: %d: %v", status, statusOf(err), err)
+		}
+	}
+	e.sim.SetConnection(upstreamsim.Connection{ConnectionID: "conn_x", Status: "active", AccessToken: testAccessToken,
+		ExpiresAt: e.clock.Now().Add(time.Hour)})
+	e.mustDo(logical.ReadOperation, "oauth/by-connection/conn_x", nil)
+}
+
+func TestOAuthReadHonoursTheCallersCancellation(t *testing.T) {
+	e := newOAuthEnv(t, nil)
+	e.sim.InjectFault(upstreamsim.Fault{Op: upstreamsim.OpAitronos, Latency: time.Second, Count: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.b.HandleRequest(ctx, &logical.Request{
+			Operation: logical.ReadOperation, Path: "oauth/by-connection/conn_abc", Storage: e.storage,
+		})
+		done <- err
+	}()
+	waitUntil(t, func() bool { return e.sim.Calls(upstreamsim.OpAitronos) > 0 })
+	cancel()
+	err := <-done
+	if err == nil || !errors.Is(err, context.Canceled) && !strings.Contains(err.Error(), "canceled") {
+		t.Errorf("a cancelled read answered %v", err)
+	}
+	if e.sim.Calls(upstreamsim.OpAitronos) != 1 {
+		t.Error("the upstream was called again")
 	}
 }

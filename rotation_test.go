@@ -2,178 +2,19 @@ package c1
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/vault/sdk/framework"
-	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/lifecycle"
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/upstreamsim"
 )
-
-const rotatePath = "rotate/" + testApp + "/" + testConnector
-
-func TestPeriodicRotatesAtThePeriod(t *testing.T) {
-	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry}) // credentials that never expire
-	first := e.configureAndRegister(map[string]any{"rotation_period": "2h"})
-
-	e.clock.Advance(2*time.Hour - time.Second)
-	if err := e.tick(); err != nil {
-		t.Fatal(err)
-	}
-	if e.connector().Current.ID != first {
-		t.Fatal("rotated before the period")
-	}
-	e.clock.Advance(time.Second)
-	if err := e.tick(); err != nil {
-		t.Fatal(err)
-	}
-	entry := e.connector()
-	if entry.Current.ID == first {
-		t.Fatal("not rotated at the period")
-	}
-	if len(entry.Retiring) != 1 || entry.Retiring[0].ID != first || entry.Retiring[0].ClientSecret != "" {
-		t.Errorf("the replaced credential is not retiring without its secret: %+v", entry.Retiring)
-	}
-	if !entry.LastRotation.Equal(e.clock.Now()) {
-		t.Errorf("last rotation %v", entry.LastRotation)
-	}
-}
-
-func TestPeriodicRotatesBeforeExpiry(t *testing.T) {
-	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
-	first := e.configureAndRegister(nil)
-	// rotate_before_expiry is 24h, but a third of the 10h lifetime is smaller: due at 6h40m.
-	e.clock.Advance(6*time.Hour + 39*time.Minute)
-	_ = e.tick()
-	if e.connector().Current.ID != first {
-		t.Fatal("rotated too early")
-	}
-	e.clock.Advance(time.Minute)
-	if err := e.tick(); err != nil {
-		t.Fatal(err)
-	}
-	if e.connector().Current.ID == first {
-		t.Fatal("not rotated a third of its lifetime before expiry")
-	}
-	status := e.mustDo(logical.ReadOperation, rotatePath, nil)
-	if status.Data["current_credential_id"] != e.connector().Current.ID {
-		t.Errorf("status current = %v", status.Data["current_credential_id"])
-	}
-}
-
-func TestShortLivedCredentialsRotateAtLeastTwoTicksBeforeExpiry(t *testing.T) {
-	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 3 * time.Minute})
-	first := e.configureAndRegister(nil)
-	// A third of 3m is 1m, narrower than two ticks: the window is 2m, due at 1m.
-	e.clock.Advance(time.Minute)
-	if err := e.tick(); err != nil {
-		t.Fatal(err)
-	}
-	if e.connector().Current.ID == first {
-		t.Fatal("not rotated two ticks before expiry")
-	}
-}
-
-func TestRetiredCredentialIsRevokedAfterTheGrace(t *testing.T) {
-	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	first := e.configureAndRegister(map[string]any{"revoke_grace": "1h", "rotation_period": "24h"})
-
-	e.mustDo(logical.UpdateOperation, rotatePath, nil)
-	e.clock.Advance(time.Hour - time.Second)
-	_ = e.tick()
-	if c, _ := e.sim.Credential(first); c.Revoked {
-		t.Fatal("revoked before the grace passed")
-	}
-	e.clock.Advance(time.Second)
-	if err := e.tick(); err != nil {
-		t.Fatal(err)
-	}
-	if c, _ := e.sim.Credential(first); !c.Revoked {
-		t.Fatal("not revoked after the grace")
-	}
-	if len(e.connector().Retiring) != 0 {
-		t.Error("revoked credential still retiring")
-	}
-	current := e.connector().Current.ID
-	if c, _ := e.sim.Credential(current); c.Revoked {
-		t.Error("the current credential was revoked")
-	}
-}
-
-func TestRetiredCredentialOutlivesItsLeases(t *testing.T) {
-	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	first := e.configureAndRegister(map[string]any{"revoke_grace": "1h", "rotation_period": "24h"})
-	// A lease issued now runs to the planned revocation: 24h + 1h.
-	lease := e.mustDo(logical.ReadOperation, credsPath, nil)
-	if lease.Secret.TTL != 25*time.Hour {
-		t.Fatalf("lease TTL %v", lease.Secret.TTL)
-	}
-	e.clock.Advance(time.Hour)
-	resp := e.mustDo(logical.UpdateOperation, rotatePath, nil)
-	if resp.Data["previous_credential_id"] != first {
-		t.Fatalf("previous_credential_id = %v", resp.Data["previous_credential_id"])
-	}
-	if _, ok := resp.Data["client_secret"]; ok {
-		t.Error("rotate answers with the secret")
-	}
-	// The grace ends 2h after registration, the lease 25h after it.
-	e.clock.Advance(2 * time.Hour)
-	_ = e.tick()
-	if c, _ := e.sim.Credential(first); c.Revoked {
-		t.Fatal("revoked while a lease for it is still running")
-	}
-	e.clock.Advance(22 * time.Hour)
-	if err := e.tick(); err != nil {
-		t.Fatal(err)
-	}
-	if c, _ := e.sim.Credential(first); !c.Revoked {
-		t.Fatal("not revoked once its last lease ended")
-	}
-}
-
-func TestRotateWithRevokePrevious(t *testing.T) {
-	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
-	first := e.configureAndRegister(nil)
-	resp := e.mustDo(logical.UpdateOperation, rotatePath, map[string]any{"revoke_previous": true})
-	if resp.Data["previous_revoked"] != true {
-		t.Errorf("answer: previous_revoked %v", resp.Data["previous_revoked"])
-	}
-	if c, _ := e.sim.Credential(first); !c.Revoked {
-		t.Fatal("previous credential not revoked at once")
-	}
-	read := e.mustDo(logical.ReadOperation, credsPath, nil)
-	if read.Data["credential_id"] == first {
-		t.Error("creds still serves the revoked credential")
-	}
-}
-
-func TestRotateStatus(t *testing.T) {
-	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	first := e.configureAndRegister(map[string]any{"rotation_period": "10h", "revoke_grace": "1h"})
-	e.mustDo(logical.UpdateOperation, rotatePath, nil)
-	status := e.mustDo(logical.ReadOperation, rotatePath, nil)
-	now := e.clock.Now()
-	if status.Data["next_rotation"] != formatTime(now.Add(10*time.Hour)) || status.Data["last_rotation"] != formatTime(now) {
-		t.Errorf("next %v last %v", status.Data["next_rotation"], status.Data["last_rotation"])
-	}
-	ids, _ := status.Data["retiring_credential_ids"].([]string)
-	if len(ids) != 1 || ids[0] != first {
-		t.Errorf("retiring = %v", ids)
-	}
-	pending, _ := status.Data["pending_revocations"].([]map[string]any)
-	if len(pending) != 1 || pending[0]["revoke_at"] != formatTime(now.Add(time.Hour)) {
-		t.Errorf("pending revocations = %v", pending)
-	}
-	if _, err := e.do(logical.ReadOperation, "rotate/app1/unknown", nil); statusOf(err) != http.StatusNotFound {
-		t.Errorf("status of an unmanaged connector: %v", err)
-	}
-}
 
 func TestRotationFailureKeepsTheCurrentCredentialAndRecordsTheError(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
@@ -231,73 +72,6 @@ func (s *crashingStorage) Put(ctx context.Context, entry *logical.StorageEntry) 
 		}
 	}
 	return s.Storage.Put(ctx, entry)
-}
-
-func TestCrashBeforePromotionIsRolledBackByTheWAL(t *testing.T) {
-	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
-	first := e.configureAndRegister(nil)
-
-	// The rotation stores the pending credential (write 1), then the crash
-	// hits its promotion (write 2).
-	inner := e.storage
-	e.storage = &crashingStorage{Storage: inner, key: recordKey(lifecycle.Key{AppID: testApp, ConnectorID: testConnector}), n: 2}
-	if _, err := e.do(logical.UpdateOperation, rotatePath, nil); err == nil {
-		t.Fatal("the rotation did not fail")
-	}
-	e.storage = inner
-	entry := e.connector()
-	if entry.Pending == nil || entry.Current.ID != first {
-		t.Fatal("expected a stored, unpromoted pending credential")
-	}
-	pending := entry.Pending.ID
-	if len(e.walKeys()) != 1 {
-		t.Fatalf("WAL entries: %v", e.walKeys())
-	}
-
-	// Vault rolls back stale WAL entries; "immediate" skips the age check.
-	_, err := e.b.HandleRequest(context.Background(), &logical.Request{
-		Operation: logical.RollbackOperation, Storage: e.storage, Data: map[string]any{"immediate": true},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c, _ := e.sim.Credential(pending); !c.Revoked {
-		t.Error("the never-promoted credential was not revoked upstream")
-	}
-	entry = e.connector()
-	if entry.Pending != nil || entry.Current.ID != first {
-		t.Error("rollback did not restore the record")
-	}
-	if len(e.walKeys()) != 0 {
-		t.Errorf("WAL entries left: %v", e.walKeys())
-	}
-	if c, _ := e.sim.Credential(first); c.Revoked {
-		t.Error("rollback revoked the current credential")
-	}
-}
-
-func TestCrashDuringRegistrationIsRolledBack(t *testing.T) {
-	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
-	e.configure(nil)
-	inner := e.storage
-	e.storage = &crashingStorage{Storage: inner, key: recordKey(lifecycle.Key{AppID: testApp, ConnectorID: testConnector}), n: 2}
-	if _, err := e.do(logical.UpdateOperation, credsPath, nil); err == nil {
-		t.Fatal("the registration did not fail")
-	}
-	e.storage = inner
-	_, err := e.b.HandleRequest(context.Background(), &logical.Request{
-		Operation: logical.RollbackOperation, Storage: e.storage, Data: map[string]any{"immediate": true},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	creds := e.sim.Credentials(testApp, testConnector)
-	if len(creds) != 1 || !creds[0].Revoked {
-		t.Errorf("the half-registered credential is not revoked: %+v", creds)
-	}
-	if e.connector() != nil {
-		t.Error("a half-finished registration left a record")
-	}
 }
 
 func TestStoreFailureRevokesTheUnstoredCredential(t *testing.T) {
@@ -359,145 +133,6 @@ func TestConcurrentRotationsMakeOneCredential(t *testing.T) {
 	}
 }
 
-func TestPeriodicDoesNothingWhereStorageIsReadOnly(t *testing.T) {
-	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
-	first := e.configureAndRegister(nil)
-	e.clock.Advance(9 * time.Hour)
-	sys := logical.TestSystemView()
-	sys.ReplicationStateVal = consts.ReplicationPerformanceStandby
-	standby := newBackend(e.clock.Now)
-	conf := logical.TestBackendConfig()
-	conf.System = sys
-	conf.StorageView = e.storage
-	if err := standby.Setup(context.Background(), conf); err != nil {
-		t.Fatal(err)
-	}
-	if err := standby.periodic(context.Background(), &logical.Request{Storage: e.storage}); err != nil {
-		t.Fatal(err)
-	}
-	if e.connector().Current.ID != first || e.sim.Calls("rotate") != 1 {
-		t.Error("a performance standby rotated")
-	}
-}
-
-func TestSweepBoundsItsConcurrency(t *testing.T) {
-	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
-	e.configure(map[string]any{"rotation_concurrency": 3})
-	const n = 12
-	for i := range n {
-		app := "app" + string(rune('a'+i))
-		e.sim.AddConnector(app, "conn")
-		e.mustDo(logical.UpdateOperation, "creds/"+app+"/conn", nil)
-	}
-	e.clock.Advance(7 * time.Hour)
-	e.sim.InjectFault(upstreamsim.Fault{Op: "rotate", Latency: 50 * time.Millisecond})
-	if err := e.tick(); err != nil {
-		t.Fatal(err)
-	}
-	if got := e.sim.Calls("rotate"); got != 2*n {
-		t.Errorf("rotate calls = %d, want %d", got, 2*n)
-	}
-	if max := e.rotations.Max(); max > 3 || max < 2 {
-		t.Errorf("at most %d rotations in flight, want up to the limit of 3 and more than 1", max)
-	}
-}
-
-func TestOverdueRotationStillServesTheValidCredential(t *testing.T) {
-	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 4 * time.Minute})
-	e.configure(map[string]any{"revoke_grace": "30s"})
-	e.register(nil)
-	// Due at 2m, planned revocation 2m30s; the periodic run is late.
-	e.clock.Advance(2*time.Minute + 50*time.Second)
-	resp := e.mustDo(logical.ReadOperation, credsPath, nil)
-	if resp.Secret.TTL != 30*time.Second {
-		t.Errorf("lease TTL %v, want the grace counted from now", resp.Secret.TTL)
-	}
-}
-
-func TestRevokeOfAnAlreadyRevokedCredentialCountsAsDone(t *testing.T) {
-	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	first := e.configureAndRegister(map[string]any{"revoke_grace": "1h", "rotation_period": "24h"})
-	e.mustDo(logical.UpdateOperation, rotatePath, nil)
-	// An operator revoked it upstream by hand: the engine's revoke meets a 404.
-	e.mustDo(logical.UpdateOperation, rotatePath, nil) // a third credential, so the first is not current
-	e.revokeUpstream(first)
-	e.clock.Advance(time.Hour)
-	if err := e.tick(); err != nil {
-		t.Fatalf("a 404 on revoke failed the sweep: %v", err)
-	}
-	for _, c := range e.connector().Retiring {
-		if c.ID == first {
-			t.Error("the already revoked credential is still retiring")
-		}
-	}
-}
-
-func TestRollbackOfAnEntryWithoutAStoredCredentialWarns(t *testing.T) {
-	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
-	e.configure(nil)
-	e.register(nil)
-	// A crash between the WAL entry and storing the answer leaves only the entry.
-	if _, err := framework.PutWAL(context.Background(), e.storage, walKindRotation, &walRotation{
-		AppID: testApp, ConnectorID: testConnector, RotationID: "lost", StartedAt: e.clock.Now(),
-	}); err != nil {
-		t.Fatal(err)
-	}
-	// A rotation under way meanwhile has a pending credential of its own.
-	if _, err := e.b.updateConnector(context.Background(), e.storage, lifecycle.Key{AppID: testApp, ConnectorID: testConnector},
-		func(c *lifecycle.Record) (*lifecycle.Record, error) {
-			c.Pending = &lifecycle.Credential{ID: "in-flight", RotationID: "other"}
-			return c, nil
-		}); err != nil {
-		t.Fatal(err)
-	}
-	_, err := e.b.HandleRequest(context.Background(), &logical.Request{
-		Operation: logical.RollbackOperation, Storage: e.storage, Data: map[string]any{"immediate": true},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(e.logs.String(), "cannot be found") {
-		t.Error("the rollback did not warn about a credential it cannot reach")
-	}
-	// The status says too where a stray credential may be, without backing
-	// off the next rotation.
-	c := e.connector()
-	if c.UnknownCreateCount != 1 || len(c.UnknownCreates) != 1 || c.UnknownStreak != 0 {
-		t.Errorf("status: %d unknown creates, %d windows, backoff streak %d; want 1, 1, 0",
-			c.UnknownCreateCount, len(c.UnknownCreates), c.UnknownStreak)
-	}
-	if p := e.connector().Pending; p == nil || p.ID != "in-flight" {
-		t.Error("the rollback touched another rotation's pending credential")
-	}
-	if len(e.walKeys()) != 0 {
-		t.Error("WAL entry left")
-	}
-}
-
-func TestRevokingALeaseLeavesTheSharedCredential(t *testing.T) {
-	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
-	e.configure(nil)
-	e.register(nil)
-	resp := e.mustDo(logical.ReadOperation, credsPath, nil)
-	_, err := e.b.HandleRequest(context.Background(), &logical.Request{
-		Operation: logical.RevokeOperation, Storage: e.storage, Secret: resp.Secret, Data: resp.Data,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, _ := resp.Data["client_id"].(string)
-	secret, _ := resp.Data["client_secret"].(string)
-	if !e.sim.ValidCredential(id, secret) {
-		t.Error("revoking a lease revoked the credential upstream")
-	}
-	_, err = e.b.HandleRequest(context.Background(), &logical.Request{
-		Operation: logical.RenewOperation, Storage: e.storage, Secret: resp.Secret,
-	})
-	if err == nil {
-		t.Error("a creds lease was renewed")
-	}
-}
-
 func TestConcurrentRegistrationsMakeOneCredential(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
 	e.configure(nil)
@@ -521,13 +156,244 @@ func TestConcurrentRegistrationsMakeOneCredential(t *testing.T) {
 	}
 }
 
-func TestPeriodicWithoutC1ConfigIsQuiet(t *testing.T) {
-	e := newTestEnv(t, upstreamsim.Options{})
-	if err := e.tick(); err != nil {
-		t.Errorf("tick before any config: %v", err)
+func TestUnknownOutcomeCreatesAreRecordedAndBackedOff(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
+	first := e.configureAndRegister(map[string]any{"rotation_period": "1h"})
+	// The upstream creates the credential, then the answer is lost (500).
+	e.sim.InjectFault(upstreamsim.Fault{Op: upstreamsim.OpRotate, Status: http.StatusInternalServerError, Commit: true})
+	e.clock.Advance(time.Hour)
+	before := e.sim.Calls(upstreamsim.OpRotate)
+	for range 4 {
+		_ = e.tick()
+		e.clock.Advance(lifecycle.Tick)
 	}
-	e.mustDo(logical.UpdateOperation, "config", map[string]any{"aitronos_api_key": "ak_" + strings.Repeat("k", 40)})
-	if err := e.tick(); err != nil {
-		t.Errorf("tick with an Aitronos-only config: %v", err)
+	creates := e.sim.Calls(upstreamsim.OpRotate) - before
+	if creates > 2 {
+		t.Errorf("%d creates in 4 ticks of an ambiguous upstream, want at most 2", creates)
+	}
+	entry := e.connector()
+	if entry.Current.ID != first {
+		t.Error("the current credential changed")
+	}
+	status := e.mustDo(logical.ReadOperation, rotatePath, nil)
+	if status.Data["unknown_outcome_creates"] != creates || creates == 0 {
+		t.Errorf("status counts %v unknown creates, the upstream saw %d", status.Data["unknown_outcome_creates"], creates)
+	}
+	windows, _ := status.Data["unknown_outcome_windows"].([]map[string]any)
+	if len(windows) != creates || windows[0]["from"] != formatTime(e.clock.Now().Add(-4*lifecycle.Tick)) {
+		t.Errorf("windows %v", windows)
+	}
+	if status.Data["next_periodic_create"] == "" {
+		t.Error("status does not say when the next periodic create comes")
+	}
+	logs := e.logs.String()
+	if !strings.Contains(logs, "[WARN]") || !strings.Contains(logs, "unknown outcome") || !strings.Contains(logs, testApp+"/"+testConnector) {
+		t.Errorf("no WARN naming the connector and the window:\n%s", logs)
+	}
+	// Once the upstream answers again, the next periodic create succeeds and the backoff ends.
+	e.sim.ClearFaults()
+	e.clock.Advance(10 * lifecycle.Tick)
+	e.mustTick()
+	status = e.mustDo(logical.ReadOperation, rotatePath, nil)
+	if e.connector().Current.ID == first || status.Data["next_periodic_create"] != "" || status.Data["unknown_outcome_creates"] != creates {
+		t.Errorf("after recovery: current %s, status %v", e.connector().Current.ID, status.Data)
+	}
+}
+
+func TestRetriedRegistrationCompletes(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
+	e.configure(nil)
+	inner := e.storage
+	// The registration stores its credential, then fails to promote it.
+	e.storage = &crashingStorage{Storage: inner, key: recordKey(lifecycle.Key{AppID: testApp, ConnectorID: testConnector}), n: 2}
+	if _, err := e.do(logical.UpdateOperation, credsPath, nil); err == nil {
+		t.Fatal("the registration did not fail")
+	}
+	e.storage = inner
+	resp := e.register(nil)
+	entry := e.connector()
+	if entry.Current == nil || resp == nil || resp.Data["credential_id"] != entry.Current.ID {
+		t.Fatalf("the retried registration did not complete: %v", resp)
+	}
+	if n := len(e.sim.Credentials(testApp, testConnector)); n != 1 {
+		t.Errorf("%d credentials upstream, want the stored one promoted", n)
+	}
+	read := e.mustDo(logical.ReadOperation, credsPath, nil)
+	if !e.sim.ValidCredential(read.Data["client_id"].(string), read.Data["client_secret"].(string)) {
+		t.Error("the served credential does not work")
+	}
+	// The interrupted registration's WAL entry now finds its credential current.
+	e.rollback()
+	if entry := e.connector(); entry == nil || entry.Current == nil {
+		t.Fatal("the rollback undid a completed registration")
+	}
+	if e.revoked(entry.Current.ID) {
+		t.Error("the rollback revoked the current credential")
+	}
+}
+
+// stripSecret removes the client secret from a rotate answer.
+func stripSecret(body []byte) []byte {
+	return regexp.MustCompile(`"clientSecret":"[^"]*",?`).ReplaceAll(body, nil)
+}
+
+func TestAnswerWithoutSecretIsRevokedByItsID(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
+	first := e.configureAndRegister(nil)
+	e.tamper.set("/api/v1/apps/connectors/credentials", stripSecret)
+	_, err := e.do(logical.UpdateOperation, rotatePath, nil)
+	creds := e.sim.Credentials(testApp, testConnector)
+	if len(creds) != 2 {
+		t.Fatalf("%d credentials upstream", len(creds))
+	}
+	made := creds[1]
+	if err == nil || !strings.Contains(err.Error(), made.ID) {
+		t.Errorf("the error does not name the credential: %v", err)
+	}
+	if !made.Revoked {
+		t.Error("the credential without a usable secret is still valid upstream")
+	}
+	if entry := e.connector(); entry.Current.ID != first || len(entry.Retiring) != 0 {
+		t.Errorf("record: current %s, retiring %d", entry.Current.ID, len(entry.Retiring))
+	}
+
+	// When its revoke fails too, it is kept as revoke-now and retried.
+	e.sim.InjectFault(upstreamsim.Fault{Op: upstreamsim.OpRevoke, Status: http.StatusInternalServerError})
+	_, err = e.do(logical.UpdateOperation, rotatePath, nil)
+	made = e.sim.Credentials(testApp, testConnector)[2]
+	if err == nil || !strings.Contains(err.Error(), made.ID) || !strings.Contains(err.Error(), "revoke-now") {
+		t.Errorf("answer: %v", err)
+	}
+	e.sim.ClearFaults()
+	e.clock.Advance(lifecycle.Tick)
+	_ = e.tick()
+	if !e.revoked(made.ID) {
+		t.Error("the periodic function did not revoke it")
+	}
+
+	// A registration answered without a secret stores nothing and leaves nothing valid.
+	e.sim.AddConnector(testApp, "conn2")
+	if _, err := e.do(logical.UpdateOperation, "creds/"+testApp+"/conn2", nil); err == nil {
+		t.Fatal("registered without a secret")
+	}
+	if c := e.sim.Credentials(testApp, "conn2"); len(c) != 1 || !c[0].Revoked {
+		t.Errorf("registration's credential: %+v", c)
+	}
+}
+
+func TestRegistrationInDoubtIsShownAndCompletedByRegisteringAgain(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
+	e.configure(nil)
+	// The upstream creates the first credential, then the answer is lost.
+	e.sim.InjectFault(upstreamsim.Fault{Op: upstreamsim.OpRotate, Status: http.StatusInternalServerError, Commit: true})
+	if _, err := e.do(logical.UpdateOperation, credsPath, nil); err == nil || !strings.Contains(err.Error(), "outcome is unknown") {
+		t.Fatalf("registration against an ambiguous upstream: %v", err)
+	}
+	e.sim.ClearFaults()
+
+	// The rotate/ status says where the stray credential may be.
+	status := e.mustDo(logical.ReadOperation, rotatePath, nil)
+	windows, _ := status.Data["unknown_outcome_windows"].([]map[string]any)
+	if status.Data["unknown_outcome_creates"] != 1 || len(windows) != 1 || status.Data["current_credential_id"] != "" ||
+		status.Data["next_periodic_create"] != "" {
+		t.Fatalf("status of the registration in doubt: %v", status.Data)
+	}
+	// A read says to register again; the sweep creates nothing on its own.
+	if _, err := e.do(logical.ReadOperation, credsPath, nil); statusOf(err) != http.StatusServiceUnavailable ||
+		!strings.Contains(err.Error(), "write creds/"+testApp+"/"+testConnector+" again") {
+		t.Errorf("creds read of a registration in doubt: %v", err)
+	}
+	before := e.sim.Calls(upstreamsim.OpRotate)
+	e.clock.Advance(lifecycle.Tick)
+	e.mustTick()
+	if n := e.sim.Calls(upstreamsim.OpRotate) - before; n != 0 {
+		t.Errorf("the sweep made %d creates for a registration in doubt", n)
+	}
+	// Registering again takes the create capability and this request's overrides.
+	req := &logical.Request{Operation: logical.UpdateOperation, Path: credsPath, Storage: e.storage}
+	if _, exists, err := e.b.HandleExistenceCheck(context.Background(), req); err != nil || exists {
+		t.Errorf("existence check of a registration in doubt: exists %v, %v; want a create", exists, err)
+	}
+	e.register(map[string]any{"revoke_grace": "2h"})
+	entry := e.connector()
+	if entry.Current == nil || entry.Overrides.RevokeGrace == nil || *entry.Overrides.RevokeGrace != 2*time.Hour {
+		t.Fatalf("the second registration did not complete with its overrides: %+v", entry)
+	}
+	e.mustDo(logical.ReadOperation, credsPath, nil)
+	if status := e.mustDo(logical.ReadOperation, rotatePath, nil); status.Data["unknown_outcome_creates"] != 1 {
+		t.Errorf("the completed registration forgot the create in doubt: %v", status.Data["unknown_outcome_creates"])
+	}
+}
+
+func TestRegistrationInDoubtCanBeDeleted(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
+	e.configure(nil)
+	e.sim.InjectFault(upstreamsim.Fault{Op: upstreamsim.OpRotate, Status: http.StatusInternalServerError, Commit: true})
+	if _, err := e.do(logical.UpdateOperation, credsPath, nil); err == nil {
+		t.Fatal("the registration did not fail")
+	}
+	e.mustDo(logical.DeleteOperation, credsPath, nil)
+	if e.connector() != nil {
+		t.Error("the record of the registration in doubt is still stored")
+	}
+}
+
+// A lost storage acknowledgement does not revive a revoked credential: the
+// registration's write of its pending credential reaches storage but reports
+// a failure, the engine revokes the credential, and registering again never
+// promotes or serves it.
+func TestARevokedPendingCredentialIsNeverPromoted(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
+	e.configure(nil)
+	plain := e.storage
+	e.storage = &recordPutFault{Storage: plain, n: 1, applied: true}
+	_, err := e.do(logical.UpdateOperation, credsPath, nil)
+	e.storage = plain
+	if err == nil {
+		t.Fatal("precondition: the registration whose write was reported failed succeeded")
+	}
+	made := e.sim.Credentials(testApp, testConnector)
+	if len(made) != 1 || !made[0].Revoked {
+		t.Fatalf("precondition: want the one credential created revoked upstream, have %+v", made)
+	}
+	revoked := made[0].ID
+
+	resp, err := e.do(logical.UpdateOperation, credsPath, nil)
+	if err == nil && resp != nil && resp.Data["credential_id"] == revoked {
+		t.Errorf("registering again made credential %s current, which the engine itself revoked upstream", revoked)
+	}
+	read, err := e.do(logical.ReadOperation, credsPath, nil)
+	if err != nil {
+		return // nothing served
+	}
+	id, _ := read.Data["credential_id"].(string)
+	clientID, _ := read.Data["client_id"].(string)
+	secret, _ := read.Data["client_secret"].(string)
+	if id == revoked || !e.sim.ValidCredential(clientID, secret) {
+		t.Errorf("creds read serves credential %s (revoked upstream: %v); the revoked credential must never be served",
+			id, e.revoked(id))
+	}
+}
+
+// A registration that completes one cut short after its credential was
+// stored (the promote failed) applies its own overrides.
+func TestCompletingRegistrationAppliesItsOverrides(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
+	e.configure(nil)
+	plain := e.storage
+	// The pending credential is stored (first write); the promote is not (second).
+	e.storage = &recordPutFault{Storage: plain, n: 2}
+	_, err := e.do(logical.UpdateOperation, credsPath, nil)
+	e.storage = plain
+	if err == nil {
+		t.Fatal("precondition: the registration whose promote failed succeeded")
+	}
+	if _, err := e.do(logical.UpdateOperation, credsPath, map[string]any{"revoke_grace": "2h", "rotation_period": "3h"}); err != nil {
+		t.Fatalf("the second registration failed: %v", err)
+	}
+	st := rotateStatus(e)
+	if fmt.Sprint(st["revoke_grace"]) != "7200" || fmt.Sprint(st["rotation_period"]) != "10800" {
+		t.Errorf("after the completing registration with revoke_grace=2h and rotation_period=3h the status says "+
+			"revoke_grace %v, rotation_period %v; want 7200 and 10800", st["revoke_grace"], st["rotation_period"])
 	}
 }

@@ -1,6 +1,7 @@
 package c1
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -12,6 +13,9 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/hashicorp/vault/sdk/rotation"
+
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/lifecycle"
 )
 
 // idPattern is what an upstream id may look like: a plain identifier, safe as
@@ -104,4 +108,117 @@ func isLoopbackHost(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// secretFieldNames are the request fields that carry secrets.
+var secretFieldNames = []string{"c1_client_secret", "c1_access_token", "aitronos_api_key"}
+
+// secretFieldTypeError refuses a secret field whose value is not a string.
+// The SDK's own conversion error would quote the value, so this check comes
+// first and names only the field.
+func secretFieldTypeError(req *logical.Request) error {
+	var bad []string
+	for _, name := range secretFieldNames {
+		if v, ok := req.Data[name]; ok {
+			if _, isString := v.(string); !isString {
+				bad = append(bad, name)
+			}
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	sort.Strings(bad)
+	return badRequest("field(s) %s must be a string", strings.Join(bad, ", "))
+}
+
+// HandleRequest refuses secret fields of the wrong type before the SDK sees
+// them.
+func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	if err := secretFieldTypeError(req); err != nil {
+		return nil, err
+	}
+	return b.Backend.HandleRequest(ctx, req)
+}
+
+// HandleExistenceCheck leaves a request with a secret field of the wrong type
+// to HandleRequest, which refuses it without quoting the value.
+func (b *backend) HandleExistenceCheck(ctx context.Context, req *logical.Request) (checkFound, exists bool, err error) {
+	if secretFieldTypeError(req) != nil {
+		return false, false, nil
+	}
+	// Its error goes back unwrapped: Vault answers an errutil.UserError, by
+	// its type, with a 400.
+	return b.Backend.HandleExistenceCheck(ctx, req)
+}
+
+// Rotation in a maintenance window: rotation_schedule (standard five-field
+// cron, in UTC) and rotation_window, the alternative to rotation_period.
+// Parsing, window validation and the next fire time all come from the Vault
+// SDK's own scheduler (sdk/rotation), the one Vault's rotation manager uses.
+
+// rotationScheduleField is the rotation_schedule field of config and creds/.
+func rotationScheduleField(what string) *framework.FieldSchema {
+	return &framework.FieldSchema{
+		Type: framework.TypeString,
+		Description: "Rotate " + what + " at the first time of this cron schedule (5 fields, UTC) after its creation, " +
+			"instead of by age. Excludes rotation_period. Expiry still wins. An empty string turns it off.",
+	}
+}
+
+// rotationWindowField is the rotation_window field of config and creds/.
+func rotationWindowField() *framework.FieldSchema {
+	return &framework.FieldSchema{
+		Type: framework.TypeDurationSecond,
+		Description: "With rotation_schedule: a rotation may start only this long after a scheduled time (at least 1h); " +
+			"a missed window waits for the next one. 0 means no limit.",
+	}
+}
+
+// scheduleRequestFrom reads rotation_schedule, rotation_window and
+// rotation_period from d and refuses a request that sets both a schedule and
+// a period.
+func scheduleRequestFrom(d *framework.FieldData) (lifecycle.Timing, error) {
+	var r lifecycle.Timing
+	if v, ok := d.GetOk("rotation_schedule"); ok {
+		s := strings.TrimSpace(v.(string))
+		r.Schedule = &s
+	}
+	for name, dst := range map[string]**time.Duration{"rotation_window": &r.Window, "rotation_period": &r.Period} {
+		v, ok, err := durationField(d, name)
+		if err != nil {
+			return r, err
+		}
+		if ok {
+			*dst = &v
+		}
+	}
+	if r.Schedule != nil && *r.Schedule != "" && r.Period != nil && *r.Period > 0 {
+		return r, badRequest("set rotation_schedule or rotation_period, not both: a schedule replaces age-based rotation")
+	}
+	return r, nil
+}
+
+// validateSchedule checks p's schedule and window with the SDK's scheduler;
+// messages name the field.
+func validateSchedule(p lifecycle.Policy) error {
+	if p.RotationSchedule == "" {
+		if p.RotationWindow != 0 {
+			return badRequest("field \"rotation_window\" applies only with a rotation_schedule")
+		}
+		return nil
+	}
+	sched, err := rotation.DefaultScheduler.Parse(p.RotationSchedule)
+	if err != nil {
+		return badRequest("field \"rotation_schedule\" is not a 5-field cron schedule: %v", err)
+	}
+	if sched.Next(time.Now()).IsZero() {
+		return badRequest("field \"rotation_schedule\" never fires")
+	}
+	if p.RotationWindow != 0 {
+		if err := rotation.DefaultScheduler.ValidateRotationWindow(int(p.RotationWindow / time.Second)); err != nil {
+			return badRequest("field \"rotation_window\": %v", err)
+		}
+	}
+	return nil
 }

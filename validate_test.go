@@ -129,3 +129,36 @@ func TestLoginRefusedIsAClearErrorWithoutTheSecret(t *testing.T) {
 		t.Error("stored a connector")
 	}
 }
+
+func TestScheduleFieldsRefusedWithA400(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
+	e.configure(nil)
+	e.register(nil)
+	before := e.mustDo(logical.ReadOperation, "config", nil).Data
+	for name, tc := range map[string]struct {
+		data  map[string]any
+		field string
+	}{
+		"both schedule and period":   {map[string]any{"rotation_schedule": "0 3 * * *", "rotation_period": "24h"}, "rotation_schedule or rotation_period"},
+		"cron that does not parse":   {map[string]any{"rotation_schedule": "every night"}, "rotation_schedule"},
+		"six fields":                 {map[string]any{"rotation_schedule": "0 0 3 * * *"}, "rotation_schedule"},
+		"never fires":                {map[string]any{"rotation_schedule": "0 3 30 2 *"}, "rotation_schedule"},
+		"window under an hour":       {map[string]any{"rotation_schedule": "0 3 * * *", "rotation_window": "30m"}, "rotation_window"},
+		"window without a schedule":  {map[string]any{"rotation_window": "2h"}, "rotation_window"},
+		"negative window":            {map[string]any{"rotation_schedule": "0 3 * * *", "rotation_window": "-2h"}, "rotation_window"},
+		"window with a period write": {map[string]any{"rotation_period": "2h", "rotation_window": "2h"}, "rotation_window"},
+	} {
+		for _, path := range []string{"config", credsPath} {
+			t.Run(name+" on "+path, func(t *testing.T) {
+				_, err := e.do(logical.UpdateOperation, path, tc.data)
+				if statusOf(err) != http.StatusBadRequest || !strings.Contains(err.Error(), tc.field) {
+					t.Fatalf("status %d, error %v; want a 400 naming %s", statusOf(err), err, tc.field)
+				}
+			})
+		}
+	}
+	after := e.mustDo(logical.ReadOperation, "config", nil).Data
+	if !equalJSON(t, before, after) || e.connector().Overrides.RotationSchedule != nil || e.connector().Overrides.RotationWindow != nil {
+		t.Error("a refused write changed what is stored")
+	}
+}

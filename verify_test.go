@@ -2,6 +2,7 @@ package c1
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -29,84 +30,6 @@ func (e *testEnv) connectorLogin(id string) {
 	}
 }
 
-func TestRevocationHeldBackWhileTheCredentialIsUsed(t *testing.T) {
-	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	first := e.configureAndRegister(map[string]any{"revoke_grace": "10m", "revoke_max_delay": "1h", "rotation_period": "24h", "verify_interval": 0})
-	e.mustDo(logical.UpdateOperation, rotatePath, nil)
-
-	// Not due yet: no revocation, and no upstream read either.
-	e.clock.Advance(9 * time.Minute)
-	e.connectorLogin(first) // a consumer still on the old credential
-	gets := e.sim.Calls(upstreamsim.OpGet)
-	e.mustTick()
-	if e.revoked(first) || e.sim.Calls(upstreamsim.OpGet) != gets {
-		t.Fatal("a revocation that is not due was done or checked")
-	}
-
-	// Due at 10m, but used at 9m: held until unused for the grace (19m).
-	e.clock.Advance(time.Minute)
-	e.mustTick()
-	if e.revoked(first) {
-		t.Fatal("revoked a credential used after its retirement")
-	}
-	st := e.mustDo(logical.ReadOperation, rotatePath, nil)
-	held, _ := st.Data["held_back_revocations"].([]map[string]any)
-	if len(held) != 1 || held[0]["credential_id"] != first || held[0]["last_used_at"] != "2026-03-01T12:09:00Z" ||
-		held[0]["revoke_deadline"] != "2026-03-01T13:10:00Z" {
-		t.Fatalf("held_back_revocations %v", st.Data["held_back_revocations"])
-	}
-	if !strings.Contains(e.logs.String(), "held back") {
-		t.Error("the log does not say the revocation was held back")
-	}
-	e.clock.Advance(8*time.Minute + 59*time.Second) // 18:59
-	e.mustTick()
-	if e.revoked(first) {
-		t.Fatal("revoked before the credential was unused for the grace")
-	}
-	e.clock.Advance(time.Second) // 19:00
-	e.mustTick()
-	if !e.revoked(first) {
-		t.Fatal("not revoked once unused for the grace")
-	}
-	if st := e.mustDo(logical.ReadOperation, rotatePath, nil); len(st.Data["held_back_revocations"].([]map[string]any)) != 0 {
-		t.Error("a revoked credential is still listed as held back")
-	}
-}
-
-func TestHeldBackAtMostUntilRevokeMaxDelay(t *testing.T) {
-	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	e.configure(map[string]any{"revoke_grace": "10m", "rotation_period": "24h", "verify_interval": 0})
-	e.register(map[string]any{"revoke_max_delay": "30m"}) // per connector
-	first := e.connector().Current.ID
-	e.mustDo(logical.UpdateOperation, rotatePath, nil)
-	// A consumer that never moves: it logs in every 5 minutes.
-	for i := 0; i < 7; i++ { // to 12:35
-		e.clock.Advance(5 * time.Minute)
-		e.connectorLogin(first)
-		e.mustTick()
-		if e.revoked(first) {
-			t.Fatalf("revoked at %s, before the hard deadline (40m)", e.clock.Now().Format("15:04"))
-		}
-	}
-	e.clock.Advance(5 * time.Minute) // 12:40: planned revocation 12:10 plus 30m
-	e.mustTick()
-	if !e.revoked(first) {
-		t.Fatal("still not revoked past revoke_max_delay")
-	}
-}
-
-func TestLeakedCredentialIsNeverHeldBack(t *testing.T) {
-	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	first := e.configureAndRegister(map[string]any{"revoke_grace": "10m", "rotation_period": "24h"})
-	e.connectorLogin(first)
-	e.clock.Advance(time.Minute)
-	e.connectorLogin(first)
-	resp := e.mustDo(logical.UpdateOperation, rotatePath, map[string]any{"revoke_previous": true})
-	if resp.Data["previous_revoked"] != true || !e.revoked(first) {
-		t.Fatalf("revoke_previous did not revoke a credential in use: %v", resp.Data)
-	}
-}
-
 // A retiring credential that reads as gone (deletedAt or a 404) is not
 // forgotten on that read alone: its revoke is sent, and its answer (a
 // success, or a 404) takes it out of the record.
@@ -129,24 +52,6 @@ func TestCredentialGoneUpstreamIsRevokedThenForgotten(t *testing.T) {
 				t.Errorf("%d revoke calls for a credential that read as gone, want the one whose answer proves it", got)
 			}
 		})
-	}
-}
-
-func TestUnreadableUsageWaitsUntilTheDeadline(t *testing.T) {
-	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	first := e.configureAndRegister(map[string]any{"revoke_grace": "10m", "revoke_max_delay": "20m", "rotation_period": "24h",
-		"verify_interval": 0, "max_retries": 0})
-	e.mustDo(logical.UpdateOperation, rotatePath, nil)
-	e.sim.InjectFault(upstreamsim.Fault{Op: upstreamsim.OpGet, Status: 500})
-	e.clock.Advance(10 * time.Minute)
-	e.mustTick()
-	if e.revoked(first) {
-		t.Fatal("revoked although its usage could not be read before the deadline")
-	}
-	e.clock.Advance(20 * time.Minute)
-	e.mustTick()
-	if !e.revoked(first) {
-		t.Fatal("an unreadable usage held the revocation past revoke_max_delay")
 	}
 }
 
@@ -190,5 +95,68 @@ func TestVerifyIntervalZeroChecksNothing(t *testing.T) {
 	}
 	if cfg := e.mustDo(logical.ReadOperation, "config", nil); cfg.Data["verify_interval"] != int64(0) || cfg.Data["revoke_max_delay"] != int64(86400) {
 		t.Errorf("config read: verify_interval %v revoke_max_delay %v", cfg.Data["verify_interval"], cfg.Data["revoke_max_delay"])
+	}
+}
+
+// A credential known to be dead is not served: the sweep finds the current
+// credential revoked upstream, its replacement's create fails, and creds
+// reads answer a 503 that says why and that a replacement is being made.
+func TestACredentialFoundRevokedUpstreamIsNotServed(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
+	first := registerWith(e, map[string]any{"rotation_period": "24h", "verify_interval": "10m"})
+	e.sim.RevokeOutOfBand(first)
+	e.sim.InjectFault(upstreamsim.Fault{Op: upstreamsim.OpRotate, Status: http.StatusForbidden})
+	creates := e.sim.Calls(upstreamsim.OpRotate)
+	// Within one verify interval (plus a tick) the check falls due, finds the
+	// credential revoked and tries to replace it.
+	for i := 0; i < 11 && e.sim.Calls(upstreamsim.OpRotate) == creates; i++ {
+		e.clock.Advance(time.Minute)
+		_ = e.tick() // the failed replacement makes the tick fail
+	}
+	if e.sim.Calls(upstreamsim.OpRotate) == creates {
+		t.Fatal("precondition: the sweep never tried to replace the credential revoked upstream")
+	}
+	resp, err := e.do(logical.ReadOperation, credsPath, nil)
+	if err == nil {
+		ttl := time.Duration(0)
+		if resp.Secret != nil {
+			ttl = resp.Secret.TTL
+		}
+		t.Fatalf("creds read served credential %v (revoked upstream: %v) with a %v lease; "+
+			"want a 503 saying it was revoked upstream and a replacement is being made",
+			resp.Data["credential_id"], e.revoked(first), ttl)
+	}
+	msg := strings.ToLower(err.Error())
+	if statusOf(err) != http.StatusServiceUnavailable || !strings.Contains(msg, "revoked") || !strings.Contains(msg, "replac") {
+		t.Errorf("creds read: status %d: %v; want a 503 saying the credential was revoked upstream and a replacement is being made",
+			statusOf(err), err)
+	}
+}
+
+// A 404 that persists for every GET (say the engine's token may not read
+// credentials) does not mint a credential at every verify interval: one
+// replacement, then verification is suspended, and nothing is left live
+// and unmanaged.
+func TestPersistent404sSuspendVerificationInsteadOfMinting(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
+	registerWith(e, map[string]any{"revoke_grace": "10m", "rotation_period": "24h", "verify_interval": "10m"})
+	e.sim.InjectFault(upstreamsim.Fault{Op: upstreamsim.OpGet, Status: http.StatusNotFound})
+	creates := e.sim.Calls(upstreamsim.OpRotate)
+	for range 60 {
+		e.clock.Advance(time.Minute)
+		_ = e.tick()
+	}
+	made := e.sim.Calls(upstreamsim.OpRotate) - creates
+	st := rotateStatus(e)
+	live := liveUnmanaged(e)
+	if made > 1 {
+		t.Errorf("%d creates in an hour of 404s on every GET; want at most one out-of-band replacement, "+
+			"then verification suspended", made)
+	}
+	if !mentions(st, "suspend") {
+		t.Errorf("the rotate/ status does not say verification is suspended (last_verify_result %q)", st["last_verify_result"])
+	}
+	if len(live) > 0 {
+		t.Errorf("%d credentials are valid upstream but no longer held by the engine: %v", len(live), live)
 	}
 }
