@@ -4,7 +4,6 @@ package main
 
 import (
 	"os"
-	"runtime/debug"
 
 	hclog "github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/api"
@@ -13,18 +12,7 @@ import (
 	c1 "github.com/vault-plugin-c1/vault-plugin-c1"
 )
 
-// defaultMemoryLimit is the plugin process's soft memory limit when
-// GOMEMLIMIT does not set one (e.g. through `vault plugin register -env`).
-// Near it the Go runtime collects garbage sooner instead of letting the heap
-// grow to twice its live data; it never refuses memory that live data needs,
-// and the runtime bounds the CPU its collections may take.
-const defaultMemoryLimit = 48 << 20
-
 func main() {
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(defaultMemoryLimit)
-	}
-
 	apiClientMeta := &api.PluginAPIClientMeta{}
 	flags := apiClientMeta.FlagSet()
 	if err := flags.Parse(os.Args[1:]); err != nil {
