@@ -3,6 +3,7 @@ package c1
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -159,4 +160,49 @@ func TestPersistent404sSuspendVerificationInsteadOfMinting(t *testing.T) {
 	if len(live) > 0 {
 		t.Errorf("%d credentials are valid upstream but no longer held by the engine: %v", len(live), live)
 	}
+}
+
+// A check that finds what the last one found writes nothing to storage: on
+// an unchanged fleet each connector is read upstream once per
+// verify_interval, spread over the ticks, and no record is written.
+// After a restart (memory dropped) the checks spread over the interval
+// again, rather than all falling on the first tick.
+func TestAnUnchangedFleetIsVerifiedWithoutWrites(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 720 * time.Hour})
+	e.configure(map[string]any{"verify_interval": "10m"})
+	e.registerMany(40)
+	e.mustTick()
+	ticks := func(n int) (perTick []int, writes int) {
+		counted := e.countStorage()
+		for range n {
+			gets := e.sim.Calls(upstreamsim.OpGet)
+			e.clock.Advance(time.Minute)
+			e.mustTick()
+			perTick = append(perTick, e.sim.Calls(upstreamsim.OpGet)-gets)
+		}
+		_, w := counted.counts()
+		return perTick, w["connectors"]
+	}
+	ticks(10) // the first check of each connector stores its first result
+	perTick, writes := ticks(10)
+	if total := sum(perTick); total != 40 || writes != 0 {
+		t.Errorf("an unchanged fleet of 40: %d checks and %d record writes in an interval, want 40 and 0", total, writes)
+	}
+	e.b.clean(context.Background()) // a restart: memory is gone, storage stays
+	// The first tick rebuilds the index; the checks count from then.
+	perTick, writes = ticks(11)
+	if total := sum(perTick); total != 40 || writes != 0 || slices.Max(perTick) > 20 {
+		t.Errorf("after a restart: checks per tick %v, %d record writes; want 40 spread over the interval and none", perTick, writes)
+	}
+	if st := e.mustDo(logical.ReadOperation, "rotate/app000/conn", nil); st.Data["last_verified"] == "" {
+		t.Error("the status shows no last check")
+	}
+}
+
+func sum(xs []int) int {
+	n := 0
+	for _, x := range xs {
+		n += x
+	}
+	return n
 }
