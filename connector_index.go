@@ -13,18 +13,11 @@ import (
 
 // connectorIndex is memory's per-connector index: when each connector next
 // needs the sweep, when its current credential expires (for the metrics
-// scrape), and when its current credential was last checked upstream. With
-// it a periodic tick costs what is due, and a scrape reads no record.
-//
-// It is built by one scan of storage at the first tick or scrape (and again
-// after a config change, a reset, or a tick where storage was not writable).
-// After that, memory tells it of every write (wrote: the entry is
-// recomputed) and invalidation (markStale: read again by the next tick or
-// scrape). The time of the last check lives only here: a check that found
-// nothing new writes nothing to storage. After a restart or rebuild, checks
-// count from the build, so they spread over the verify interval again.
-//
-// Its methods are called with memory's mu held, except where they say.
+// scrape) and when it was last checked upstream (kept only here: a check
+// that found nothing new writes nothing). One scan of storage builds it at
+// the first tick or scrape, and again after a config change or a reset;
+// after a restart the checks count from the build, so they spread over the
+// verify interval again. Its methods are called with memory's mu held.
 type connectorIndex struct {
 	// work serializes the ticks and scrapes that build and refresh it; it
 	// is held across storage reads, never together with mu.

@@ -14,29 +14,20 @@ import (
 )
 
 // memory is the one owner of what the engine holds in memory of storage, so
-// that a creds read makes no storage round trip and a periodic tick costs
-// what is due, not a read of every record. Storage stays the truth: a copy
-// is only ever one that storage held at a moment no write has followed.
-//
-// It is told of every storage write of this node through wrote, and of every
-// write elsewhere through invalidate (Vault's Invalidate); reset (Clean, or a
-// node where storage is not writable) drops it all. What each part holds,
-// what makes it stale and who repairs it:
-//
-//   - cfg, the decoded config: stale on a write or invalidation of the
-//     config key, which drops it; the next use reads storage. gen counts
-//     those changes, so that a read begun before one never fills the copy.
-//   - records, decoded connector records (at most maxCachedRecords): a write
-//     replaces the copy, an invalidation drops it, the next read fills it.
-//     Each key has a slot, so a read begun before a write cannot fill the
-//     cache with what it read.
-//   - index, each connector's next due work, current expiry and last upstream
-//     check (connector_index.go): a write recomputes the connector's entry,
-//     an invalidation marks it to be read again by the next tick or scrape,
-//     a config change makes the next tick rebuild it (due times follow the
-//     policy).
-//   - maxTTL, the mount's max lease TTL: asked of Vault again after
-//     maxLeaseTTLFresh.
+// that a creds read makes no storage round trip and a tick costs what is
+// due. Storage stays the truth. It is told of every write of this node
+// (wroteRecord, wroteConfig) and every write elsewhere (invalidate, from
+// Vault's Invalidate); reset (Clean, or storage not writable) drops it all.
+// What each part holds, what makes it stale and who repairs it:
+//   - cfg: the decoded config. A config write or invalidation drops it (and
+//     bumps gen, so a read begun before never fills it); the next use reads it.
+//   - records: decoded records, at most maxCachedRecords. A write replaces a
+//     copy, an invalidation drops it; each key's slot keeps a read begun
+//     before a write from filling the cache.
+//   - index (connector_index.go): each connector's due work, expiry and last
+//     check. A write recomputes the entry, an invalidation marks it for the
+//     next tick or scrape to read, a config change rebuilds it.
+//   - maxTTL: the mount's max lease TTL, asked of Vault after maxLeaseTTLFresh.
 type memory struct {
 	clock func() time.Time
 

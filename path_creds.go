@@ -44,26 +44,14 @@ and the periodic function retries it on every run.
 // connectorFields are the fields of creds/<app_id>/<connector_id>.
 func connectorFields() map[string]*framework.FieldSchema {
 	return map[string]*framework.FieldSchema{
-		"app_id":       {Type: framework.TypeString, Description: "The C1 app id.", Required: true},
-		"connector_id": {Type: framework.TypeString, Description: "The C1 connector id.", Required: true},
-		"rotation_period": {
-			Type:        framework.TypeDurationSecond,
-			Description: "Overrides the config's rotation_period for this connector: 0 (off) or at least 2m.",
-		},
-		"rotate_before_expiry": {
-			Type:        framework.TypeDurationSecond,
-			Description: "Overrides the config's rotate_before_expiry for this connector.",
-		},
-		"revoke_grace": {
-			Type:        framework.TypeDurationSecond,
-			Description: "Overrides the config's revoke_grace for this connector.",
-		},
-		"revoke_max_delay": {
-			Type:        framework.TypeDurationSecond,
-			Description: "Overrides the config's revoke_max_delay for this connector.",
-		},
-		"rotation_schedule": rotationScheduleField("this connector's credential"),
-		"rotation_window":   rotationWindowField(),
+		"app_id":               {Type: framework.TypeString, Description: "The C1 app id.", Required: true},
+		"connector_id":         {Type: framework.TypeString, Description: "The C1 connector id.", Required: true},
+		"rotation_period":      durationSchema(0, "Overrides the config's rotation_period for this connector: 0 (off) or at least 2m."),
+		"rotate_before_expiry": durationSchema(0, "Overrides the config's rotate_before_expiry for this connector."),
+		"revoke_grace":         durationSchema(0, "Overrides the config's revoke_grace for this connector."),
+		"revoke_max_delay":     durationSchema(0, "Overrides the config's revoke_max_delay for this connector."),
+		"rotation_schedule":    rotationScheduleField("this connector's credential"),
+		"rotation_window":      rotationWindowField(),
 	}
 }
 
@@ -229,7 +217,14 @@ func (b *backend) credsWrite(ctx context.Context, req *logical.Request, d *frame
 		return nil, err
 	}
 
-	result, err := b.register(ctx, req.Storage, k, o)
+	// Create its first credential upstream (or complete a registration an
+	// earlier request left unfinished) before answering; nothing is stored
+	// when the upstream refuses.
+	client, _, err := b.c1Client(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	result, err := b.rotateLocked(ctx, req.Storage, client, cfg, k, &o)
 	if err != nil {
 		return nil, err
 	}
@@ -257,7 +252,7 @@ func formatTime(t time.Time) string {
 }
 
 // credsRead serves the current credential as a lease. The config and the
-// record come from memory (a recordStore keeps them coherent); storage is
+// record come from memory (memory.go keeps them coherent); storage is
 // written only when the lease reaches past the credential's lease horizon.
 func (b *backend) credsRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	k, err := connectorKeyFrom(d)

@@ -15,7 +15,7 @@ import (
 
 // This file revokes credentials upstream: when their time has come, at once
 // on request, and every one of a connector being deregistered. Which
-// credential may be revoked when is decided in lifecycle.go.
+// credential may be revoked when is decided in internal/lifecycle.
 
 // revokeCredential revokes one credential upstream and forgets it. A 404
 // means it is already revoked.
@@ -31,12 +31,9 @@ func (b *backend) revokeCredential(ctx context.Context, s logical.Storage, clien
 // forget drops credential id from the connector's record once the upstream
 // confirmed it no longer works.
 func (b *backend) forget(ctx context.Context, s logical.Storage, k lifecycle.Key, id string) error {
-	_, err := b.updateConnector(ctx, s, k, func(e *lifecycle.Record) (*lifecycle.Record, error) {
-		if e == nil {
-			return nil, nil
-		}
+	_, err := b.modify(ctx, s, k, func(e *lifecycle.Record) bool {
 		e.Forget(id)
-		return e, nil
+		return true
 	})
 	return err
 }
@@ -60,17 +57,8 @@ func (b *backend) markRevokeNow(ctx context.Context, s logical.Storage, k lifecy
 		if e == nil {
 			return nil, notManaged(k)
 		}
-		switch err := e.MarkRevokeNow(id, now); {
-		case errors.Is(err, lifecycle.ErrCredentialIsCurrent):
-			return nil, logical.CodedError(http.StatusConflict, fmt.Sprintf(
-				"credential %s is the current credential of connector %s: rotate first (write rotate/%s), then revoke it",
-				id, k, k))
-		case errors.Is(err, lifecycle.ErrCredentialIsPending):
-			return nil, logical.CodedError(http.StatusConflict, fmt.Sprintf(
-				"credential %s of connector %s is pending: a rotation is under way or was interrupted; "+
-					"the WAL rollback revokes it if it is never made current", id, k))
-		case errors.Is(err, lifecycle.ErrCredentialUnknown):
-			return nil, notFound("connector %s holds no credential %s", k, id)
+		if err := e.MarkRevokeNow(id, now); err != nil {
+			return nil, lifecycleError(k, id, err)
 		}
 		return e, nil
 	})

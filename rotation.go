@@ -19,7 +19,7 @@ import (
 
 // This file creates credentials: registration, rotation now, and the create
 // the periodic function asks for. What happens to the record at each step is
-// decided in lifecycle.go.
+// decided in internal/lifecycle.
 
 // rotationResult says what a rotation did.
 type rotationResult struct {
@@ -38,18 +38,6 @@ func (b *backend) lockOp(k lifecycle.Key) func() {
 // policyFor is the rotation policy in force for a connector.
 func policyFor(cfg *pluginConfig, e *lifecycle.Record) lifecycle.Policy {
 	return e.Overrides.Apply(cfg.Policy)
-}
-
-// register starts managing a connector, or completes a registration that an
-// earlier request left unfinished: its first credential is created upstream
-// (or the stored pending one is promoted) before the call returns. Nothing is
-// stored when the upstream refuses. The caller holds the op lock.
-func (b *backend) register(ctx context.Context, s logical.Storage, k lifecycle.Key, o lifecycle.Overrides) (*rotationResult, error) {
-	client, cfg, err := b.c1Client(ctx, s)
-	if err != nil {
-		return nil, err
-	}
-	return b.rotateLocked(ctx, s, client, cfg, k, &o)
 }
 
 // rotateNow rotates a managed connector. Concurrent calls for one connector
@@ -72,17 +60,10 @@ func (b *backend) rotateNow(ctx context.Context, s logical.Storage, k lifecycle.
 	if err != nil {
 		return nil, err
 	}
-	if arrived != nil && arrived.Current != nil && e != nil && !e.Deregistering && e.Current != nil && e.Current.ID != arrived.Current.ID {
-		return &rotationResult{Current: e.Current, Previous: e.Find(arrived.Current.ID)}, nil
+	if seen := arrived.CurrentID(); e.ReplacedSince(seen) {
+		return &rotationResult{Current: e.Current, Previous: e.Find(seen)}, nil
 	}
 	return b.rotateLocked(ctx, s, client, cfg, k, nil)
-}
-
-// errDeregistering is the answer to work on a connector whose deletion began.
-func errDeregistering(k lifecycle.Key) error {
-	return logical.CodedError(http.StatusConflict, fmt.Sprintf(
-		"connector %s is being deregistered: some of its credentials are still to be revoked upstream; "+
-			"delete creds/%s again to finish, then register it anew", k, k))
 }
 
 // rotateLocked creates a new credential upstream and makes it current. With
@@ -100,18 +81,14 @@ func (b *backend) rotateLocked(ctx context.Context, s logical.Storage, client *c
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case register == nil && existing == nil:
+	switch lifecycle.DecideCreate(existing, register != nil) {
+	case lifecycle.CreateNotManaged:
 		return nil, notManaged(k)
-	case existing != nil && existing.Deregistering:
+	case lifecycle.CreateDeregistering:
 		return nil, errDeregistering(k)
-	case register != nil && existing != nil && existing.Current != nil:
-		// A concurrent registration won: one credential, not two.
+	case lifecycle.CreateAlreadyDone:
 		return &rotationResult{Current: existing.Current}, nil
-	}
-	if register != nil && existing != nil && existing.Pending != nil {
-		// An earlier registration stored its credential but did not promote
-		// it: this request completes it, with its own overrides.
+	case lifecycle.CreateCompleteLeftOver:
 		result, err := b.promoteLeftOver(ctx, s, client, cfg, k, existing.Pending, register)
 		if !errors.Is(err, errLeftOverUnusable) {
 			return result, err
@@ -297,13 +274,10 @@ func (b *backend) revokeUnusable(ctx context.Context, s logical.Storage, client 
 	cause *c1api.UnusableCredentialError,
 ) error {
 	id, now := cause.CredentialID, b.now()
-	e, err := b.updateConnector(ctx, s, k, func(e *lifecycle.Record) (*lifecycle.Record, error) {
-		if e == nil {
-			return nil, nil
-		}
+	e, err := b.modify(ctx, s, k, func(e *lifecycle.Record) bool {
 		e.StoreUnusable(&lifecycle.Credential{ID: id, CreatedAt: now}, now)
 		e.RecordError(cause, now)
-		return e, nil
+		return true
 	})
 	if err != nil {
 		b.Logger().Warn("recording an unusable new credential", "connector", k.String(), "credential_id", id, "error", err)
@@ -320,22 +294,6 @@ func (b *backend) revokeUnusable(ctx context.Context, s logical.Storage, client 
 	return logical.CodedError(http.StatusBadGateway, what+"; it was revoked")
 }
 
-// withNote adds a sentence to an error's message and keeps its HTTP status.
-// Vault reads the status only from an error that is itself coded, so a
-// wrapped coded error would turn into a 500.
-func withNote(err error, note string) error {
-	var coded logical.HTTPCodedError
-	if errors.As(err, &coded) {
-		return logical.CodedError(coded.Code(), err.Error()+"; "+note)
-	}
-	return fmt.Errorf("%w; %s", err, note)
-}
-
-// notManaged is the 404 of a connector the engine does not manage.
-func notManaged(k lifecycle.Key) error {
-	return notFound("connector %s is not managed: register it with a write to creds/%s", k, k)
-}
-
 // deleteWAL removes a finished rotation's WAL entry; a leftover entry only
 // costs a harmless rollback later.
 func (b *backend) deleteWAL(ctx context.Context, s logical.Storage, id string) {
@@ -347,12 +305,9 @@ func (b *backend) deleteWAL(ctx context.Context, s logical.Storage, id string) {
 // recordError keeps the last error of a connector's background work for the status read.
 func (b *backend) recordError(ctx context.Context, s logical.Storage, k lifecycle.Key, cause error) {
 	now := b.now()
-	_, err := b.updateConnector(ctx, s, k, func(e *lifecycle.Record) (*lifecycle.Record, error) {
-		if e == nil {
-			return nil, nil
-		}
+	_, err := b.modify(ctx, s, k, func(e *lifecycle.Record) bool {
 		e.RecordError(cause, now)
-		return e, nil
+		return true
 	})
 	if err != nil {
 		b.Logger().Warn("recording a connector error", "connector", k.String(), "error", err)

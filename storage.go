@@ -117,5 +117,16 @@ func (b *backend) updateConnector(ctx context.Context, s logical.Storage, k life
 	return next, nil
 }
 
+// modify applies change to connector k's record when it is managed, and
+// stores the record when change reports that it changed it.
+func (b *backend) modify(ctx context.Context, s logical.Storage, k lifecycle.Key, change func(e *lifecycle.Record) bool) (*lifecycle.Record, error) {
+	return b.updateConnector(ctx, s, k, func(e *lifecycle.Record) (*lifecycle.Record, error) {
+		if e == nil || !change(e) {
+			return nil, nil
+		}
+		return e, nil
+	})
+}
+
 // deleteRecord is the value an updateConnector change returns to delete the record.
 var deleteRecord = &lifecycle.Record{}

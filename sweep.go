@@ -17,11 +17,11 @@ import (
 )
 
 // This file is the periodic sweep: it goes through the managed connectors
-// and carries out, for each, the work that lifecycle.PlanWork (lifecycle.go) decides.
+// and carries out, for each, the work that lifecycle.PlanWork decides.
 
 // sweep maintains the connectors whose work is due (connector_index.go),
 // with at most rotation_concurrency upstream requests in flight
-// (sweep_gate.go).
+// (the upstream gate below).
 func (b *backend) sweep(ctx context.Context, s logical.Storage) error {
 	due, cfg, err := b.dueConnectors(ctx, s)
 	if err != nil || cfg == nil {

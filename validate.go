@@ -159,20 +159,14 @@ func (b *backend) HandleExistenceCheck(ctx context.Context, req *logical.Request
 
 // rotationScheduleField is the rotation_schedule field of config and creds/.
 func rotationScheduleField(what string) *framework.FieldSchema {
-	return &framework.FieldSchema{
-		Type: framework.TypeString,
-		Description: "Rotate " + what + " at the first time of this cron schedule (5 fields, UTC) after its creation, " +
-			"instead of by age. Excludes rotation_period. Expiry still wins. An empty string turns it off.",
-	}
+	return stringSchema("", "Rotate "+what+" at the first time of this cron schedule (5 fields, UTC) after its creation, "+
+		"instead of by age. Excludes rotation_period. Expiry still wins. An empty string turns it off.")
 }
 
 // rotationWindowField is the rotation_window field of config and creds/.
 func rotationWindowField() *framework.FieldSchema {
-	return &framework.FieldSchema{
-		Type: framework.TypeDurationSecond,
-		Description: "With rotation_schedule: a rotation may start only this long after a scheduled time (at least 1h); " +
-			"a missed window waits for the next one. 0 means no limit.",
-	}
+	return durationSchema(0, "With rotation_schedule: a rotation may start only this long after a scheduled time (at least 1h); "+
+		"a missed window waits for the next one. 0 means no limit.")
 }
 
 // scheduleRequestFrom reads rotation_schedule, rotation_window and
@@ -221,4 +215,40 @@ func validateSchedule(p lifecycle.Policy) error {
 		}
 	}
 	return nil
+}
+
+// Field schemas, one line each where a path declares its fields. A zero
+// default is left out, as the SDK reads a field without one.
+
+// secretField is a write-only string field, marked sensitive.
+func secretField(desc string) *framework.FieldSchema {
+	return &framework.FieldSchema{Type: framework.TypeString, Description: desc, DisplayAttrs: &framework.DisplayAttributes{Sensitive: true}}
+}
+
+// stringSchema is a string field.
+func stringSchema(def, desc string) *framework.FieldSchema {
+	return schema(framework.TypeString, def, def != "", desc)
+}
+
+// durationSchema is a duration field (seconds, or a duration such as "2h").
+func durationSchema(def time.Duration, desc string) *framework.FieldSchema {
+	return schema(framework.TypeDurationSecond, int(def.Seconds()), def != 0, desc)
+}
+
+// intSchema is an integer field.
+func intSchema(def int, desc string) *framework.FieldSchema {
+	return schema(framework.TypeInt, def, def != 0, desc)
+}
+
+// boolSchema is a boolean field.
+func boolSchema(def bool, desc string) *framework.FieldSchema {
+	return schema(framework.TypeBool, def, true, desc)
+}
+
+func schema(t framework.FieldType, def any, hasDefault bool, desc string) *framework.FieldSchema {
+	s := &framework.FieldSchema{Type: t, Description: desc}
+	if hasDefault {
+		s.Default = def
+	}
+	return s
 }

@@ -71,12 +71,9 @@ func (b *backend) holdRevocation(ctx context.Context, s logical.Storage, k lifec
 	reading lifecycle.Reading, rerr error, p lifecycle.Policy, now time.Time,
 ) error {
 	var first bool
-	_, err := b.updateConnector(ctx, s, k, func(e *lifecycle.Record) (*lifecycle.Record, error) {
-		if e == nil {
-			return nil, nil
-		}
+	_, err := b.modify(ctx, s, k, func(e *lifecycle.Record) bool {
 		first = e.HoldRevocation(c.ID, reading.LastUsedAt, now)
-		return e, nil
+		return true
 	})
 	if err != nil {
 		return err
@@ -128,11 +125,8 @@ func (b *backend) verifyCurrent(ctx context.Context, s logical.Storage, client *
 	}
 	b.mem.noteChecked(k, now)
 	wasSuspended := e.VerifySuspended != ""
-	updated, uerr := b.updateConnector(ctx, s, k, func(e *lifecycle.Record) (*lifecycle.Record, error) {
-		if e == nil || e.Current == nil || e.Current.ID != id || !e.RecordCheck(verdict, result, now) {
-			return nil, nil
-		}
-		return e, nil
+	updated, uerr := b.modify(ctx, s, k, func(e *lifecycle.Record) bool {
+		return e.Current != nil && e.Current.ID == id && e.RecordCheck(verdict, result, now)
 	})
 	if uerr != nil {
 		return nil, fmt.Errorf("recording a check of the current credential: %w", uerr)

@@ -80,12 +80,7 @@ func (b *backend) walRollback(ctx context.Context, req *logical.Request, kind st
 // function retries its revocation.
 func (b *backend) retirePendingNow(ctx context.Context, s logical.Storage, k lifecycle.Key, id string) {
 	now := b.now()
-	_, err := b.updateConnector(ctx, s, k, func(e *lifecycle.Record) (*lifecycle.Record, error) {
-		if e == nil || !e.AbandonPending(id, now) {
-			return nil, nil
-		}
-		return e, nil
-	})
+	_, err := b.modify(ctx, s, k, func(e *lifecycle.Record) bool { return e.AbandonPending(id, now) })
 	if err != nil {
 		b.Logger().Error("marking a never-promoted credential revoke-now", "connector", k.String(), "credential_id", id, "error", err)
 	}
@@ -112,10 +107,7 @@ func (b *backend) rollBackRotation(ctx context.Context, s logical.Storage, k lif
 			return id, upstreamError(fmt.Sprintf("rolling back the rotation of connector %s: revoking credential %s", k, id), err)
 		}
 		_, err = b.updateConnector(ctx, s, k, func(e *lifecycle.Record) (*lifecycle.Record, error) {
-			if e == nil {
-				return nil, nil
-			}
-			if e.RollBackPending(id) {
+			if e != nil && e.RollBackPending(id) {
 				return deleteRecord, nil // a registration that never finished
 			}
 			return e, nil
@@ -135,12 +127,9 @@ func (b *backend) rollBackRotation(ctx context.Context, s logical.Storage, k lif
 		if e == nil {
 			break // a registration that never stored anything: no record to show it in
 		}
-		_, err := b.updateConnector(ctx, s, k, func(e *lifecycle.Record) (*lifecycle.Record, error) {
-			if e == nil {
-				return nil, nil
-			}
+		_, err := b.modify(ctx, s, k, func(e *lifecycle.Record) bool {
 			e.RecordPossibleOrphan(w.StartedAt, now)
-			return e, nil
+			return true
 		})
 		if err != nil {
 			return "", err

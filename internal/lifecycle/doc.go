@@ -10,4 +10,11 @@
 // root package reads storage and the upstream, asks this package what to do,
 // and carries the decision out. Rules are methods on the types defined here,
 // so they cannot be written anywhere else.
+//
+//	(create asked) --unknown outcome--> orphan-suspected (id unknown: logged, counted, backed off)
+//	(create asked) --answer stored----> pending --promote--> current --replaced--> retiring
+//	retiring --grace and leases passed, or revoked by hand--> (revoked upstream, forgotten)
+//	retiring --due, but used upstream since its retirement--> held back (until unused for the grace, or revoke_max_delay)
+//	retiring / current --revoked or deleted upstream out of band--> (no longer served; replaced, then revoked)
+//	retiring / left-over pending / deregistering --> revoke-now --revoked--> (forgotten)
 package lifecycle

@@ -5,26 +5,20 @@ import (
 	"time"
 )
 
-// ---- evidence: what an upstream read of a credential proves ----
+// Evidence: what an upstream read of a credential proves.
 //
-// A replaced credential whose revocation is due is first read upstream. C1
-// reports when it last authenticated (lastUsedAt) and whether it is gone
-// (deletedAt, or a 404). A use after its retirement means a consumer has not
-// moved yet: the revocation is held back, re-checked each tick, until the
-// credential has been unused for revoke_grace, and at most until
-// revoke_max_delay past its planned revocation (never past its expiry).
-// lastUsedAt may lag, so it only ever holds a revocation back; the lease
-// rules still decide when one is due. A credential to revoke at once
+// A retired credential whose revocation is due is read first: a use after
+// its retirement (lastUsedAt) holds the revocation back until it has been
+// unused for revoke_grace, at most until revoke_max_delay past its planned
+// revocation and never past its expiry. A credential to revoke at once
 // (leaked, revoked by hand, deregistration) is never held back.
 //
 // A read is weak evidence: a 404 may come from a token that may not read
-// credentials, a routing fault or a lagging replica, and a deletedAt in the
-// future has not happened yet. So a read never makes the engine forget a
-// credential: one that reads as gone is revoked all the same, and only a
-// revoke call that succeeded or answered 404 takes it out of the record. A
-// read that says the current credential is gone makes the engine stop
-// serving it and replace it, at most once per verify interval; when the
-// replacement reads as gone too, the reads are not trusted any more and
+// credentials or a routing fault, and a future deletedAt has not happened.
+// So a read never makes the engine forget a credential: only a revoke that
+// succeeded or answered 404 does. A current credential that reads as gone is
+// no longer served and is replaced, at most once per verify interval; when
+// its replacement reads as gone too, the reads are not trusted and
 // verification of the connector is suspended instead of minting again.
 
 // ReadOutcome is how an upstream read of one credential ended.

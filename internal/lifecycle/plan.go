@@ -135,3 +135,47 @@ func NextWork(p Policy, e *Record, now time.Time) time.Time {
 func (c *Credential) ValidAt(now time.Time) bool {
 	return c.ExpiresTime.IsZero() || c.ExpiresTime.After(now)
 }
+
+// CreateStep is what a request that creates a credential does with the
+// record it finds under the connector's lock.
+type CreateStep int
+
+const (
+	// CreateNew creates a credential upstream.
+	CreateNew CreateStep = iota
+	// CreateNotManaged refuses a rotation of a connector that is not managed.
+	CreateNotManaged
+	// CreateDeregistering refuses: the connector's deletion began.
+	CreateDeregistering
+	// CreateAlreadyDone answers a registration with the credential a
+	// concurrent one made: one credential, not two.
+	CreateAlreadyDone
+	// CreateCompleteLeftOver completes an earlier registration that stored
+	// its credential but did not promote it (when the upstream says it works).
+	CreateCompleteLeftOver
+)
+
+// DecideCreate decides what a create request does with record e (nil: not
+// managed); registering says the request registers the connector.
+func DecideCreate(e *Record, registering bool) CreateStep {
+	switch {
+	case e == nil && !registering:
+		return CreateNotManaged
+	case e == nil:
+		return CreateNew
+	case e.Deregistering:
+		return CreateDeregistering
+	case registering && e.Current != nil:
+		return CreateAlreadyDone
+	case registering && e.Pending != nil:
+		return CreateCompleteLeftOver
+	}
+	return CreateNew
+}
+
+// ReplacedSince reports whether the current credential of e is no longer
+// credential id, seen current by a request when it arrived: another rotation
+// completed meanwhile, and answers that request.
+func (e *Record) ReplacedSince(id string) bool {
+	return e != nil && id != "" && !e.Deregistering && e.Current != nil && e.Current.ID != id
+}

@@ -18,7 +18,7 @@ type Policy struct {
 	RotationPeriod time.Duration `json:"rotation_period"`
 	// RotationSchedule (cron, UTC) rotates a credential at the first
 	// scheduled time after its creation, instead of RotationPeriod; see
-	// schedule.go. RotationWindow limits how late after that time.
+	// ScheduledRotation. RotationWindow limits how late after that time.
 	RotationSchedule string        `json:"rotation_schedule,omitempty"`
 	RotationWindow   time.Duration `json:"rotation_window,omitempty"`
 	// RotateBeforeExpiry rotates a credential when less than this remains

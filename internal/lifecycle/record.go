@@ -91,6 +91,7 @@ type Key struct {
 	ConnectorID string
 }
 
+// String is the key as <app_id>/<connector_id>.
 func (k Key) String() string { return k.AppID + "/" + k.ConnectorID }
 
 // Clone is a deep copy of the record.
@@ -105,7 +106,7 @@ func (e *Record) Clone() *Record {
 	if e.Retiring != nil {
 		out.Retiring = make([]*Credential, len(e.Retiring))
 		for i, c := range e.Retiring {
-			out.Retiring[i] = c.Clone()
+			out.Retiring[i] = clonePtr(c)
 		}
 	}
 	out.UnknownCreates = slices.Clone(e.UnknownCreates)
@@ -113,29 +114,31 @@ func (e *Record) Clone() *Record {
 	return &out
 }
 
-func (c *Credential) Clone() *Credential {
-	if c == nil {
-		return nil
-	}
-	out := *c
-	return &out
+// Clone is a copy of the credential.
+func (c *Credential) Clone() *Credential { return clonePtr(c) }
+
+// Clone is a deep copy of the overrides.
+func (o Overrides) Clone() Overrides {
+	return Overrides{RotationPeriod: clonePtr(o.RotationPeriod), RotationSchedule: clonePtr(o.RotationSchedule),
+		RotationWindow: clonePtr(o.RotationWindow), RotateBeforeExpiry: clonePtr(o.RotateBeforeExpiry),
+		RevokeGrace: clonePtr(o.RevokeGrace), RevokeMaxDelay: clonePtr(o.RevokeMaxDelay)}
 }
 
-func (o Overrides) Clone() Overrides {
-	dup := func(d *time.Duration) *time.Duration {
-		if d == nil {
-			return nil
-		}
-		v := *d
-		return &v
+// clonePtr is a pointer to a copy of *p; nil for nil.
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
 	}
-	var schedule *string
-	if o.RotationSchedule != nil {
-		v := *o.RotationSchedule
-		schedule = &v
+	v := *p
+	return &v
+}
+
+// CurrentID is the id of e's current credential; "" when e is nil or has none.
+func (e *Record) CurrentID() string {
+	if e == nil || e.Current == nil {
+		return ""
 	}
-	return Overrides{RotationPeriod: dup(o.RotationPeriod), RotationSchedule: schedule, RotationWindow: dup(o.RotationWindow),
-		RotateBeforeExpiry: dup(o.RotateBeforeExpiry), RevokeGrace: dup(o.RevokeGrace), RevokeMaxDelay: dup(o.RevokeMaxDelay)}
+	return e.Current.ID
 }
 
 // CurrentExpiry is when e's current credential expires; zero when e has

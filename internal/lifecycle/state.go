@@ -6,18 +6,6 @@ import (
 	"time"
 )
 
-// This file is the credential lifecycle: the states a credential passes
-// through and the pure transitions of a connector's record between them. It
-// calls nothing upstream and touches no storage; rotation.go, revocation.go,
-// sweep.go, wal.go and the paths carry out what it decides.
-//
-//	(create asked) --unknown outcome--> orphan-suspected (id unknown: logged, counted, backed off)
-//	(create asked) --answer stored----> pending --promote--> current --replaced--> retiring
-//	retiring --grace and leases passed, or revoked by hand--> (revoked upstream, forgotten)
-//	retiring --due, but used upstream since its retirement--> held back (until unused for the grace, or revoke_max_delay)
-//	retiring / current --revoked or deleted upstream out of band--> (forgotten; a current one is replaced at once)
-//	retiring / left-over pending / deregistering --> revoke-now --revoked--> (forgotten)
-
 // State is where a credential stands in its lifecycle.
 type State int
 
@@ -43,19 +31,11 @@ const (
 
 // String is the state's name as the API reports it.
 func (s State) String() string {
-	switch s {
-	case StatePending:
-		return "pending"
-	case StateCurrent:
-		return "current"
-	case StateRetiring:
-		return "retiring"
-	case StateRevokeNow:
-		return "revoke-now"
-	case StateOrphanSuspected:
-		return "orphan-suspected"
+	names := [...]string{"unmanaged", "pending", "current", "retiring", "revoke-now", "orphan-suspected"}
+	if s < 0 || int(s) >= len(names) {
+		return names[0]
 	}
-	return "unmanaged"
+	return names[s]
 }
 
 // Backoff of periodic creates after unknown outcomes: after the n-th unknown
