@@ -148,18 +148,15 @@ func applyConfigFields(cfg *pluginConfig, d *framework.FieldData) error {
 			*dst = strings.TrimSpace(v.(string))
 		}
 	}
-	timing, err := scheduleRequestFrom(d)
+	policy, err := overridesFrom(d)
 	if err != nil {
 		return err
 	}
-	timing.ApplyTo(&cfg.Policy)
+	cfg.Policy = policy.Apply(cfg.Policy)
 	durs := map[string]*time.Duration{
-		"rotate_before_expiry": &cfg.Policy.RotateBeforeExpiry,
-		"revoke_grace":         &cfg.Policy.RevokeGrace,
-		"revoke_max_delay":     &cfg.Policy.RevokeMaxDelay,
-		"verify_interval":      &cfg.VerifyInterval,
-		"request_timeout":      &cfg.RequestTimeout,
-		"aitronos_cache_ttl":   &cfg.AitronosCacheTTL,
+		"verify_interval":    &cfg.VerifyInterval,
+		"request_timeout":    &cfg.RequestTimeout,
+		"aitronos_cache_ttl": &cfg.AitronosCacheTTL,
 	}
 	for name, dst := range durs {
 		v, ok, err := durationField(d, name)

@@ -142,29 +142,6 @@ func (b *backend) credsList(ctx context.Context, req *logical.Request, _ *framew
 	return logical.ListResponse(names), nil
 }
 
-// overridesFrom reads the policy override fields a request set onto o.
-func overridesFrom(d *framework.FieldData, o *lifecycle.Overrides) error {
-	timing, err := scheduleRequestFrom(d)
-	if err != nil {
-		return err
-	}
-	o.RotationPeriod, o.RotationSchedule, o.RotationWindow = timing.Period, timing.Schedule, timing.Window
-	for name, dst := range map[string]**time.Duration{
-		"rotate_before_expiry": &o.RotateBeforeExpiry,
-		"revoke_grace":         &o.RevokeGrace,
-		"revoke_max_delay":     &o.RevokeMaxDelay,
-	} {
-		v, ok, err := durationField(d, name)
-		if err != nil {
-			return err
-		}
-		if ok {
-			*dst = &v
-		}
-	}
-	return nil
-}
-
 func (b *backend) credsWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	if err := rejectUnknownFields(req, d); err != nil {
 		return nil, err
@@ -173,11 +150,10 @@ func (b *backend) credsWrite(ctx context.Context, req *logical.Request, d *frame
 	if err != nil {
 		return nil, err
 	}
-	var o lifecycle.Overrides
-	if err := overridesFrom(d, &o); err != nil {
+	o, err := overridesFrom(d)
+	if err != nil {
 		return nil, err
 	}
-
 	if err := o.Check(); err != nil {
 		return nil, badRequest("%v", err)
 	}

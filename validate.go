@@ -169,28 +169,32 @@ func rotationWindowField() *framework.FieldSchema {
 		"a missed window waits for the next one. 0 means no limit.")
 }
 
-// scheduleRequestFrom reads rotation_schedule, rotation_window and
-// rotation_period from d and refuses a request that sets both a schedule and
-// a period.
-func scheduleRequestFrom(d *framework.FieldData) (lifecycle.Timing, error) {
-	var r lifecycle.Timing
+// overridesFrom reads the rotation policy fields a request set:
+// rotation_period or rotation_schedule (with rotation_window),
+// rotate_before_expiry, revoke_grace and revoke_max_delay. A request that
+// sets both a schedule and a period is refused.
+func overridesFrom(d *framework.FieldData) (lifecycle.Overrides, error) {
+	var o lifecycle.Overrides
 	if v, ok := d.GetOk("rotation_schedule"); ok {
 		s := strings.TrimSpace(v.(string))
-		r.Schedule = &s
+		o.RotationSchedule = &s
 	}
-	for name, dst := range map[string]**time.Duration{"rotation_window": &r.Window, "rotation_period": &r.Period} {
+	for name, dst := range map[string]**time.Duration{
+		"rotation_period": &o.RotationPeriod, "rotation_window": &o.RotationWindow,
+		"rotate_before_expiry": &o.RotateBeforeExpiry, "revoke_grace": &o.RevokeGrace, "revoke_max_delay": &o.RevokeMaxDelay,
+	} {
 		v, ok, err := durationField(d, name)
 		if err != nil {
-			return r, err
+			return o, err
 		}
 		if ok {
 			*dst = &v
 		}
 	}
-	if r.Schedule != nil && *r.Schedule != "" && r.Period != nil && *r.Period > 0 {
-		return r, badRequest("set rotation_schedule or rotation_period, not both: a schedule replaces age-based rotation")
+	if o.RotationSchedule != nil && *o.RotationSchedule != "" && o.RotationPeriod != nil && *o.RotationPeriod > 0 {
+		return o, badRequest("set rotation_schedule or rotation_period, not both: a schedule replaces age-based rotation")
 	}
-	return r, nil
+	return o, nil
 }
 
 // validateSchedule checks p's schedule and window with the SDK's scheduler;

@@ -45,7 +45,21 @@ type Overrides struct {
 // Apply returns p with the overrides that are set. A connector's schedule
 // replaces the config's period, and a connector's period the config's schedule.
 func (o Overrides) Apply(p Policy) Policy {
-	o.Timing().ApplyTo(&p)
+	if o.RotationPeriod != nil {
+		p.RotationPeriod = *o.RotationPeriod
+		if *o.RotationPeriod > 0 {
+			p.RotationSchedule, p.RotationWindow = "", 0
+		}
+	}
+	if o.RotationSchedule != nil {
+		p.RotationSchedule, p.RotationWindow = *o.RotationSchedule, 0
+		if *o.RotationSchedule != "" {
+			p.RotationPeriod = 0
+		}
+	}
+	if o.RotationWindow != nil {
+		p.RotationWindow = *o.RotationWindow
+	}
 	if o.RotateBeforeExpiry != nil {
 		p.RotateBeforeExpiry = *o.RotateBeforeExpiry
 	}
@@ -56,11 +70,6 @@ func (o Overrides) Apply(p Policy) Policy {
 		p.RevokeMaxDelay = *o.RevokeMaxDelay
 	}
 	return p
-}
-
-// Timing is the overrides' rotation timing as a request that sets it.
-func (o Overrides) Timing() Timing {
-	return Timing{Schedule: o.RotationSchedule, Window: o.RotationWindow, Period: o.RotationPeriod}
 }
 
 // Merge sets on o the overrides that n sets. A schedule drops a period
@@ -186,34 +195,6 @@ func (p Policy) RevokeAt(c *Credential, now time.Time) time.Time {
 		at = c.LeaseHorizon
 	}
 	return at
-}
-
-// Timing is what a request set of the rotation timing fields.
-type Timing struct {
-	Schedule *string
-	Window   *time.Duration
-	Period   *time.Duration
-}
-
-// ApplyTo sets the requested timing on p. A schedule turns the period off
-// and a period turns the schedule (and its window) off, so that p never
-// holds both.
-func (r Timing) ApplyTo(p *Policy) {
-	if r.Period != nil {
-		p.RotationPeriod = *r.Period
-		if *r.Period > 0 {
-			p.RotationSchedule, p.RotationWindow = "", 0
-		}
-	}
-	if r.Schedule != nil {
-		p.RotationSchedule, p.RotationWindow = *r.Schedule, 0
-		if *r.Schedule != "" {
-			p.RotationPeriod = 0
-		}
-	}
-	if r.Window != nil {
-		p.RotationWindow = *r.Window
-	}
 }
 
 // ScheduledRotation is when c is to be rotated by p's schedule: the first
