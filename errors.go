@@ -76,5 +76,5 @@ func lifecycleError(k lifecycle.Key, id string, err error) error {
 	case errors.Is(err, lifecycle.ErrCredentialUnknown):
 		return notFound("connector %s holds no credential %s", k, id)
 	}
-	return err
+	return err // nil included
 }

@@ -43,16 +43,14 @@ and the periodic function retries it on every run.
 
 // connectorFields are the fields of creds/<app_id>/<connector_id>.
 func connectorFields() map[string]*framework.FieldSchema {
-	return map[string]*framework.FieldSchema{
-		"app_id":               {Type: framework.TypeString, Description: "The C1 app id.", Required: true},
-		"connector_id":         {Type: framework.TypeString, Description: "The C1 connector id.", Required: true},
+	return connectorIDFields(map[string]*framework.FieldSchema{
 		"rotation_period":      durationSchema(0, "Overrides the config's rotation_period for this connector: 0 (off) or at least 2m."),
 		"rotate_before_expiry": durationSchema(0, "Overrides the config's rotate_before_expiry for this connector."),
 		"revoke_grace":         durationSchema(0, "Overrides the config's revoke_grace for this connector."),
 		"revoke_max_delay":     durationSchema(0, "Overrides the config's revoke_max_delay for this connector."),
 		"rotation_schedule":    rotationScheduleField("this connector's credential"),
 		"rotation_window":      rotationWindowField(),
-	}
+	})
 }
 
 // pathCreds are the creds/ paths.
@@ -89,11 +87,9 @@ func pathCreds(b *backend) []*framework.Path {
 		{
 			Pattern:      "creds/" + segment("app_id") + "/" + segment("connector_id") + "/" + segment("credential_id") + "$",
 			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "c1"},
-			Fields: map[string]*framework.FieldSchema{
-				"app_id":        {Type: framework.TypeString, Description: "The C1 app id.", Required: true},
-				"connector_id":  {Type: framework.TypeString, Description: "The C1 connector id.", Required: true},
-				"credential_id": {Type: framework.TypeString, Description: "The id of one of the connector's credentials.", Required: true},
-			},
+			Fields: connectorIDFields(map[string]*framework.FieldSchema{
+				"credential_id": idSchema("The id of one of the connector's credentials."),
+			}),
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ReadOperation: operation(b.credentialMetadataRead, "read", "connector-credential-metadata",
 					"Read a credential's upstream metadata and its state in the engine, never its secret."),

@@ -27,35 +27,24 @@ disabled or redacted is a 409 naming why, never a token. A read that the caller
 abandons returns at once; the upstream call it shared with other reads goes on.
 `
 
-// pathOAuth are the oauth/ paths.
+// pathOAuth are the oauth/ paths: by connection id, and by credential id.
 func pathOAuth(b *backend) []*framework.Path {
+	path := func(pattern, field, what, suffix string) *framework.Path {
+		return &framework.Path{
+			Pattern:      pattern + segment(field) + "$",
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "c1"},
+			Fields:       map[string]*framework.FieldSchema{field: idSchema("The Aitronos " + what + " id.")},
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ReadOperation: operation(b.oauthRead(field), "read", suffix,
+					"Read the OAuth access token of an Aitronos "+what+" as a lease that ends when the token expires."),
+			},
+			HelpSynopsis:    "Read the OAuth access token of an Aitronos " + what + ".",
+			HelpDescription: strings.TrimSpace(pathOAuthHelpDesc),
+		}
+	}
 	return []*framework.Path{
-		{
-			Pattern:      "oauth/by-connection/" + segment("connection_id") + "$",
-			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "c1"},
-			Fields: map[string]*framework.FieldSchema{
-				"connection_id": {Type: framework.TypeString, Description: "The Aitronos connection id.", Required: true},
-			},
-			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ReadOperation: operation(b.oauthRead("connection_id"), "read", "oauth-token-by-connection",
-					"Read the OAuth access token of an Aitronos connection as a lease that ends when the token expires."),
-			},
-			HelpSynopsis:    "Read the OAuth access token of an Aitronos connection.",
-			HelpDescription: strings.TrimSpace(pathOAuthHelpDesc),
-		},
-		{
-			Pattern:      "oauth/" + segment("credential_id") + "$",
-			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "c1"},
-			Fields: map[string]*framework.FieldSchema{
-				"credential_id": {Type: framework.TypeString, Description: "The Aitronos credential id.", Required: true},
-			},
-			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ReadOperation: operation(b.oauthRead("credential_id"), "read", "oauth-token",
-					"Read the OAuth access token of an Aitronos credential as a lease that ends when the token expires."),
-			},
-			HelpSynopsis:    "Read the OAuth access token of an Aitronos credential.",
-			HelpDescription: strings.TrimSpace(pathOAuthHelpDesc),
-		},
+		path("oauth/by-connection/", "connection_id", "connection", "oauth-token-by-connection"),
+		path("oauth/", "credential_id", "credential", "oauth-token"),
 	}
 }
 

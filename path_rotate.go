@@ -32,15 +32,10 @@ func pathRotate(b *backend) []*framework.Path {
 	return []*framework.Path{{
 		Pattern:      "rotate/" + segment("app_id") + "/" + segment("connector_id") + "$",
 		DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "c1"},
-		Fields: map[string]*framework.FieldSchema{
-			"app_id":       {Type: framework.TypeString, Description: "The C1 app id.", Required: true},
-			"connector_id": {Type: framework.TypeString, Description: "The C1 connector id.", Required: true},
-			"revoke_previous": {
-				Type:        framework.TypeBool,
-				Default:     false,
-				Description: "Revoke the replaced credential at once instead of after the grace.",
-			},
-		},
+		Fields: connectorIDFields(map[string]*framework.FieldSchema{
+			"revoke_previous": boolSchema(false, "Revoke the credential current when the request arrived at once, instead of after the grace "+
+				"(and retry every credential of the connector still marked revoke-now)."),
+		}),
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.UpdateOperation: forwarded(operation(b.rotateWrite, "rotate", "connector-credential",
 				"Rotate the connector's credential now; the previous one is revoked after the grace, or at once with revoke_previous.")),

@@ -49,27 +49,19 @@ func (b *backend) revokeAll(ctx context.Context, s logical.Storage, client *c1ap
 	return errors.Join(errs...)
 }
 
-// markRevokeNow marks the retiring credential id revoke-now: from then on the
-// periodic function retries its revocation on every run, without grace.
-func (b *backend) markRevokeNow(ctx context.Context, s logical.Storage, k lifecycle.Key, id string) error {
+// revokeNow marks the retiring credential id revoke-now (from then on the
+// periodic function retries its revocation on every run, without grace),
+// then revokes it. When the upstream fails, the mark stays, and the error
+// says so. The caller holds the op lock.
+func (b *backend) revokeNow(ctx context.Context, s logical.Storage, client *c1api.Client, k lifecycle.Key, id string) error {
 	now := b.now()
 	_, err := b.updateConnector(ctx, s, k, func(e *lifecycle.Record) (*lifecycle.Record, error) {
 		if e == nil {
 			return nil, notManaged(k)
 		}
-		if err := e.MarkRevokeNow(id, now); err != nil {
-			return nil, lifecycleError(k, id, err)
-		}
-		return e, nil
+		return e, lifecycleError(k, id, e.MarkRevokeNow(id, now))
 	})
-	return err
-}
-
-// revokeNow marks the retiring credential id revoke-now, then revokes it.
-// When the upstream fails, the mark stays, and the error says so. The caller
-// holds the op lock.
-func (b *backend) revokeNow(ctx context.Context, s logical.Storage, client *c1api.Client, k lifecycle.Key, id string) error {
-	if err := b.markRevokeNow(ctx, s, k, id); err != nil {
+	if err != nil {
 		return err
 	}
 	if err := b.revokeCredential(ctx, s, client, k, id); err != nil {

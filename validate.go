@@ -3,6 +3,7 @@ package c1
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -223,6 +224,18 @@ func validateSchedule(p lifecycle.Policy) error {
 
 // Field schemas, one line each where a path declares its fields. A zero
 // default is left out, as the SDK reads a field without one.
+
+// idSchema is a required id segment of a path.
+func idSchema(desc string) *framework.FieldSchema {
+	return &framework.FieldSchema{Type: framework.TypeString, Description: desc, Required: true}
+}
+
+// connectorIDFields are the fields naming a connector, and those of extra.
+func connectorIDFields(extra map[string]*framework.FieldSchema) map[string]*framework.FieldSchema {
+	fields := map[string]*framework.FieldSchema{"app_id": idSchema("The C1 app id."), "connector_id": idSchema("The C1 connector id.")}
+	maps.Copy(fields, extra)
+	return fields
+}
 
 // secretField is a write-only string field, marked sensitive.
 func secretField(desc string) *framework.FieldSchema {
