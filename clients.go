@@ -63,7 +63,6 @@ func (b *backend) httpOptions(c *pluginConfig) httpx.Options {
 		MaxRetries: c.MaxRetries,
 		UserAgent:  "vault-plugin-c1/" + Version,
 		Observe:    b.metrics.observeUpstream,
-		Transport:  gateTransport(nil), // the sweep's bound on upstream requests in flight
 	}
 	if b.tuneHTTP != nil {
 		b.tuneHTTP(&opts)

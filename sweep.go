@@ -4,15 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"sync"
 
-	"github.com/hashicorp/go-cleanhttp"
 	"github.com/hashicorp/vault/sdk/logical"
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/sync/semaphore"
 
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/c1api"
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/httpx"
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/lifecycle"
 )
 
@@ -20,8 +18,7 @@ import (
 // and carries out, for each, the work that lifecycle.PlanWork decides.
 
 // sweep maintains the connectors whose work is due (connector_index.go),
-// with at most rotation_concurrency upstream requests in flight
-// (the upstream gate below).
+// with at most rotation_concurrency upstream requests in flight.
 func (b *backend) sweep(ctx context.Context, s logical.Storage) error {
 	due, cfg, err := b.dueConnectors(ctx, s)
 	if err != nil || cfg == nil {
@@ -41,7 +38,7 @@ func (b *backend) sweep(ctx context.Context, s logical.Storage) error {
 		failed int
 	)
 	g.SetLimit(sweepWorkersPerSlot * cfg.RotationConcurrency)
-	ctx = withUpstreamGate(ctx, cfg.RotationConcurrency)
+	ctx = httpx.WithGate(ctx, cfg.RotationConcurrency)
 	for _, w := range due {
 		g.Go(func() error {
 			e, err := b.maintain(ctx, s, client, cfg, w)
@@ -122,35 +119,3 @@ func (b *backend) maintain(ctx context.Context, s logical.Storage, client *c1api
 // sweepWorkersPerSlot is how many connectors the sweep works on per upstream
 // request it may have in flight.
 const sweepWorkersPerSlot = 4
-
-type upstreamGateKey struct{}
-
-// withUpstreamGate returns ctx carrying a limit of n upstream requests in
-// flight at once, shared by every request made with ctx or a context derived from it.
-func withUpstreamGate(ctx context.Context, n int) context.Context {
-	return context.WithValue(ctx, upstreamGateKey{}, semaphore.NewWeighted(int64(n)))
-}
-
-// gatedTransport holds each request whose context carries an upstream gate
-// until the gate has room, and until its answer's headers arrive.
-type gatedTransport struct{ next http.RoundTripper }
-
-// gateTransport wraps next (nil: the pooled default transport) in a gatedTransport.
-func gateTransport(next http.RoundTripper) http.RoundTripper {
-	if next == nil {
-		next = cleanhttp.DefaultPooledTransport()
-	}
-	return gatedTransport{next: next}
-}
-
-func (t gatedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	gate, ok := r.Context().Value(upstreamGateKey{}).(*semaphore.Weighted)
-	if !ok {
-		return t.next.RoundTrip(r)
-	}
-	if err := gate.Acquire(r.Context(), 1); err != nil {
-		return nil, err
-	}
-	defer gate.Release(1)
-	return t.next.RoundTrip(r)
-}

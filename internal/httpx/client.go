@@ -149,6 +149,10 @@ func (a *call) RoundTrip(r *http.Request) (*http.Response, error) {
 		// Authorization), may be secret.
 		WroteHeaderField: a.addSecrets,
 	}))
+	if err := acquireGate(r.Context()); err != nil {
+		return nil, err
+	}
+	defer releaseGate(r.Context())
 	start := time.Now()
 	resp, err := a.opts.Transport.RoundTrip(r)
 	status := 0
