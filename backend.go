@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/aitronos"
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/httpx"
 )
 
@@ -64,7 +65,7 @@ type backend struct {
 	mem *memory
 
 	// oauth coalesces and caches Aitronos token reads.
-	oauth *oauthCache
+	oauth *aitronos.Cache
 
 	// metrics count lifecycle events and upstream requests (metrics path).
 	metrics *engineMetrics
@@ -92,8 +93,7 @@ func newBackend(clock func() time.Time) *backend {
 	}
 	b.metrics = newEngineMetrics()
 	b.mem = &memory{clock: b.now}
-	b.oauth = newOAuthCache(func() time.Time { return b.clock() })
-	b.oauth.observe = b.metrics.observeAitronosCache
+	b.oauth = aitronos.NewCache(func() time.Time { return b.clock() }, b.metrics.observeAitronosCache)
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
 		BackendType: logical.TypeLogical,

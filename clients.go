@@ -149,7 +149,7 @@ func (b *backend) resetClients() {
 	b.clientsMu.Lock()
 	b.clients.current = nil
 	b.clientsMu.Unlock()
-	b.oauth.reset()
+	b.oauth.Reset()
 }
 
 // upstream returns the clients for the stored config, building them on first use.

@@ -68,7 +68,7 @@ func (b *backend) oauthRead(field string) framework.OperationFunc {
 		if field == "connection_id" {
 			what, fetch = "Aitronos connection "+id, client.ByConnectionID
 		}
-		conn, err := b.oauth.get(ctx, field+"/"+id, c.config.AitronosCacheTTL, func(ctx context.Context) (*aitronos.Connection, error) {
+		conn, err := b.oauth.Get(ctx, field+"/"+id, c.config.AitronosCacheTTL, func(ctx context.Context) (*aitronos.Connection, error) {
 			return fetch(ctx, id)
 		})
 		if err != nil {
@@ -78,7 +78,7 @@ func (b *backend) oauthRead(field string) framework.OperationFunc {
 		if err := usable(what, conn, now); err != nil {
 			return nil, err
 		}
-		ends := []time.Time{tokenExpiry(conn)}
+		ends := []time.Time{conn.TokenExpiry()}
 		if ends[0].IsZero() {
 			ends[0] = now.Add(unknownExpiryTTL)
 		}
@@ -124,7 +124,7 @@ func usable(what string, conn *aitronos.Connection, now time.Time) error {
 	case conn.Credentials.AccessToken == "":
 		return unusable(what, "the upstream answer has no access_token"+reason)
 	}
-	if exp := tokenExpiry(conn); !exp.IsZero() && !now.Before(exp) {
+	if exp := conn.TokenExpiry(); !exp.IsZero() && !now.Before(exp) {
 		return unusable(what, "its access token expired at "+formatTime(exp)+"; the upstream refreshes it, read again shortly")
 	}
 	return nil
@@ -136,7 +136,7 @@ func oauthData(conn *aitronos.Connection, withRefresh bool) map[string]any {
 		"access_token":  conn.Credentials.AccessToken,
 		"token_type":    conn.Credentials.TokenType,
 		"scope":         conn.Credentials.Scope,
-		"expires_at":    formatTime(tokenExpiry(conn)),
+		"expires_at":    formatTime(conn.TokenExpiry()),
 		"connection_id": conn.ConnectionID,
 		"app_name":      conn.AppName,
 		"auth_scheme":   conn.AuthScheme,

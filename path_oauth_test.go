@@ -11,7 +11,6 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/vault-plugin-c1/vault-plugin-c1/internal/aitronos"
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/upstreamsim"
 )
 
@@ -251,21 +250,6 @@ func TestOAuthKeyHeaderIsConfigurable(t *testing.T) {
 		t.Errorf("aitronos_key_header = %v", resp.Data["aitronos_key_header"])
 	}
 	e.mustDo(logical.ReadOperation, "oauth/cred_1", nil)
-}
-
-func TestTokenExpiryFallsBackToExpiresIn(t *testing.T) {
-	fetched := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	conn := &aitronos.Connection{FetchedAt: fetched, Credentials: aitronos.OAuthCredentials{ExpiresIn: 600}}
-	if got := tokenExpiry(conn); !got.Equal(fetched.Add(10 * time.Minute)) {
-		t.Errorf("expiry from expires_in = %v", got)
-	}
-	conn.ExpiresAt = fetched.Add(time.Minute)
-	if got := tokenExpiry(conn); !got.Equal(conn.ExpiresAt) {
-		t.Errorf("expires_at does not win: %v", got)
-	}
-	if got := tokenExpiry(&aitronos.Connection{}); !got.IsZero() {
-		t.Errorf("unknown expiry = %v", got)
-	}
 }
 
 func TestOAuthTokenWithoutExpiryGetsAShortLease(t *testing.T) {

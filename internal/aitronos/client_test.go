@@ -314,3 +314,18 @@ func TestNewValidatesConfig(t *testing.T) {
 		t.Fatal("dot-dot id accepted")
 	}
 }
+
+func TestTokenExpiryFallsBackToExpiresIn(t *testing.T) {
+	fetched := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	conn := &Connection{FetchedAt: fetched, Credentials: OAuthCredentials{ExpiresIn: 600}}
+	if got := conn.TokenExpiry(); !got.Equal(fetched.Add(10 * time.Minute)) {
+		t.Errorf("expiry from expires_in = %v", got)
+	}
+	conn.ExpiresAt = fetched.Add(time.Minute)
+	if got := conn.TokenExpiry(); !got.Equal(conn.ExpiresAt) {
+		t.Errorf("expires_at does not win: %v", got)
+	}
+	if got := (&Connection{}).TokenExpiry(); !got.IsZero() {
+		t.Errorf("unknown expiry = %v", got)
+	}
+}

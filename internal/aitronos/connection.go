@@ -230,3 +230,15 @@ func (w *wireConnection) connection() *Connection {
 		IsRedacted:   bool(w.IsRedacted),
 	}
 }
+
+// TokenExpiry is when a connection's access token expires: expires_at, else
+// credentials.expires_in counted from when the answer arrived; zero if unknown.
+func (conn *Connection) TokenExpiry() time.Time {
+	if !conn.ExpiresAt.IsZero() {
+		return conn.ExpiresAt
+	}
+	if conn.Credentials.ExpiresIn > 0 && !conn.FetchedAt.IsZero() {
+		return conn.FetchedAt.Add(time.Duration(conn.Credentials.ExpiresIn) * time.Second)
+	}
+	return time.Time{}
+}

@@ -1,4 +1,4 @@
-package c1
+package aitronos
 
 import (
 	"context"
@@ -7,15 +7,13 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
-
-	"github.com/vault-plugin-c1/vault-plugin-c1/internal/aitronos"
 )
 
-// oauthCache coalesces concurrent Aitronos reads of one id into one upstream
+// Cache coalesces concurrent reads of one id into one upstream
 // call and reuses an answer for a short while, never past its token's expiry.
 // The upstream allows about 100 requests a minute, and a fleet of Vault Agents
 // reads the same connection at once.
-type oauthCache struct {
+type Cache struct {
 	clock   func() time.Time
 	flights singleflight.Group
 	// observe, when set, is told how each read was answered: "hit" from
@@ -24,35 +22,37 @@ type oauthCache struct {
 	observe func(result string)
 
 	mu      sync.Mutex
-	entries map[string]oauthCacheEntry
+	entries map[string]cacheEntry
 	// generation changes on reset, so a fetch that started before a config
 	// change does not fill the cache after it.
 	generation uint64
 }
 
-type oauthCacheEntry struct {
-	conn  *aitronos.Connection
+type cacheEntry struct {
+	conn  *Connection
 	until time.Time
 }
 
-func newOAuthCache(clock func() time.Time) *oauthCache {
-	return &oauthCache{clock: clock, entries: map[string]oauthCacheEntry{}}
+// NewCache is a cache on clock; observe, when set, is told how each read was
+// answered.
+func NewCache(clock func() time.Time, observe func(result string)) *Cache {
+	return &Cache{clock: clock, observe: observe, entries: map[string]cacheEntry{}}
 }
 
-// reset forgets every cached answer.
-func (c *oauthCache) reset() {
+// Reset forgets every cached answer.
+func (c *Cache) Reset() {
 	c.mu.Lock()
-	c.entries = map[string]oauthCacheEntry{}
+	c.entries = map[string]cacheEntry{}
 	c.generation++
 	c.mu.Unlock()
 }
 
-// get returns the answer for key: cached if still fresh, else from fetch,
+// Get returns the answer for key: cached if still fresh, else from fetch,
 // with concurrent callers sharing one fetch. ttl 0 disables reuse but still
 // coalesces concurrent callers.
-func (c *oauthCache) get(ctx context.Context, key string, ttl time.Duration,
-	fetch func(context.Context) (*aitronos.Connection, error),
-) (*aitronos.Connection, error) {
+func (c *Cache) Get(ctx context.Context, key string, ttl time.Duration,
+	fetch func(context.Context) (*Connection, error),
+) (*Connection, error) {
 	c.mu.Lock()
 	e, ok := c.entries[key]
 	gen := c.generation
@@ -71,12 +71,12 @@ func (c *oauthCache) get(ctx context.Context, key string, ttl time.Duration,
 		}
 		if ttl > 0 {
 			until := c.clock().Add(ttl)
-			if exp := tokenExpiry(conn); !exp.IsZero() && exp.Before(until) {
+			if exp := conn.TokenExpiry(); !exp.IsZero() && exp.Before(until) {
 				until = exp
 			}
 			c.mu.Lock()
 			if c.generation == gen {
-				c.entries[key] = oauthCacheEntry{conn: conn, until: until}
+				c.entries[key] = cacheEntry{conn: conn, until: until}
 			}
 			c.mu.Unlock()
 		}
@@ -94,25 +94,13 @@ func (c *oauthCache) get(ctx context.Context, key string, ttl time.Duration,
 		if r.Err != nil {
 			return nil, r.Err
 		}
-		return r.Val.(*aitronos.Connection), nil
+		return r.Val.(*Connection), nil
 	}
 }
 
 // observed reports how a read was answered, when an observer is set.
-func (c *oauthCache) observed(result string) {
+func (c *Cache) observed(result string) {
 	if c.observe != nil {
 		c.observe(result)
 	}
-}
-
-// tokenExpiry is when a connection's access token expires: expires_at, else
-// credentials.expires_in counted from when the answer arrived; zero if unknown.
-func tokenExpiry(conn *aitronos.Connection) time.Time {
-	if !conn.ExpiresAt.IsZero() {
-		return conn.ExpiresAt
-	}
-	if conn.Credentials.ExpiresIn > 0 && !conn.FetchedAt.IsZero() {
-		return conn.FetchedAt.Add(time.Duration(conn.Credentials.ExpiresIn) * time.Second)
-	}
-	return time.Time{}
 }
