@@ -57,7 +57,7 @@ func TestAConfigWriteKeepsTheClientWhoseSettingsItLeaves(t *testing.T) {
 	}
 	logins := e.sim.Calls(upstreamsim.OpToken)
 
-	e.mustDo(logical.UpdateOperation, "config", map[string]any{"aitronos_cache_ttl": "1m", "rotation_period": "100h"})
+	e.mustDo(logical.UpdateOperation, "config", map[string]any{"aitronos_cache_ttl": "1m", "connector_rotation_period": "100h"})
 	again, cfg, err := e.b.c1Client(context.Background(), e.storage)
 	if err != nil {
 		t.Fatal(err)

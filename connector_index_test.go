@@ -50,7 +50,7 @@ func TestIdleTickReadsNoConnectorRecord(t *testing.T) {
 
 func TestTickWorksOnlyOnDueConnectors(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	e.configure(map[string]any{"rotation_period": "10h"})
+	e.configure(map[string]any{"connector_rotation_period": "10h"})
 	e.registerMany(5)
 	if err := e.tick(); err != nil {
 		t.Fatal(err)
@@ -73,7 +73,7 @@ func TestTickWorksOnlyOnDueConnectors(t *testing.T) {
 
 func TestInvalidatedConnectorIsRescheduled(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	first := e.configureAndRegister(map[string]any{"rotation_period": "10h"})
+	first := e.configureAndRegister(map[string]any{"connector_rotation_period": "10h"})
 	if err := e.tick(); err != nil {
 		t.Fatal(err)
 	}
@@ -92,11 +92,11 @@ func TestInvalidatedConnectorIsRescheduled(t *testing.T) {
 
 func TestConfigChangeReschedulesEveryConnector(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	first := e.configureAndRegister(map[string]any{"rotation_period": "10h"})
+	first := e.configureAndRegister(map[string]any{"connector_rotation_period": "10h"})
 	if err := e.tick(); err != nil {
 		t.Fatal(err)
 	}
-	e.configure(map[string]any{"rotation_period": "1h"})
+	e.configure(map[string]any{"connector_rotation_period": "1h"})
 	e.clock.Advance(time.Hour)
 	if err := e.tick(); err != nil {
 		t.Fatal(err)
@@ -112,7 +112,7 @@ func TestConfigChangeReschedulesEveryConnector(t *testing.T) {
 // write, its first tick works from storage.
 func TestStandbyThatBecomesActiveRebuildsItsSchedule(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	first := e.configureAndRegister(map[string]any{"rotation_period": "10h"})
+	first := e.configureAndRegister(map[string]any{"connector_rotation_period": "10h"})
 	if err := e.tick(); err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestStandbyThatBecomesActiveRebuildsItsSchedule(t *testing.T) {
 
 func TestFailedMaintenanceIsRetriedOnTheNextTick(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	first := e.configureAndRegister(map[string]any{"rotation_period": "1h", "max_retries": 0})
+	first := e.configureAndRegister(map[string]any{"connector_rotation_period": "1h", "max_retries": 0})
 	e.clock.Advance(time.Hour)
 	// Refused (not applied), so no unknown-outcome backoff delays the retry.
 	e.sim.InjectFault(upstreamsim.Fault{Op: "rotate", Status: 429, Count: 1})
@@ -312,7 +312,7 @@ func TestConfigWriteDuringATickReschedules(t *testing.T) {
 	e.storage = &firstAccessHook{Storage: plain, fn: func() {
 		// The write lands right after the tick's first storage read.
 		go func() {
-			writeErr <- concurrentConfigWrite(e, plain, map[string]any{"rotation_period": "2h"})
+			writeErr <- concurrentConfigWrite(e, plain, map[string]any{"connector_rotation_period": "2h"})
 			written.Store(true)
 		}()
 		waitFor(t, "the config write to land", func() bool {
@@ -324,8 +324,8 @@ func TestConfigWriteDuringATickReschedules(t *testing.T) {
 	if err := <-writeErr; err != nil {
 		t.Fatalf("the config write failed: %v", err)
 	}
-	if cfg := e.mustDo(logical.ReadOperation, "config", nil); fmt.Sprint(cfg.Data["rotation_period"]) != "7200" {
-		t.Fatalf("precondition: config rotation_period %v, want 7200", cfg.Data["rotation_period"])
+	if cfg := e.mustDo(logical.ReadOperation, "config", nil); fmt.Sprint(cfg.Data["connector_rotation_period"]) != "7200" {
+		t.Fatalf("precondition: config connector_rotation_period %v, want 7200", cfg.Data["connector_rotation_period"])
 	}
 
 	e.clock.Advance(2*time.Hour + time.Minute)

@@ -108,7 +108,7 @@ func TestCredsReadsAreServedFromMemory(t *testing.T) {
 
 func TestLeaseHorizonMovesAtMostOnceAMinuteWhenTheMaxTTLCapsTheLease(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	e.configureAndRegister(map[string]any{"rotation_period": 0}) // no planned revocation: the mount max caps
+	e.configureAndRegister(map[string]any{"connector_rotation_period": 0}) // no planned revocation: the mount max caps
 	counted := e.countStorage()
 	for range 120 {
 		resp := e.mustDo(logical.ReadOperation, credsPath, nil)
@@ -160,7 +160,7 @@ func TestInvalidateOfAConnectorKeyDropsItsCopy(t *testing.T) {
 
 func TestInvalidateOfTheConfigDropsItsCopy(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	e.configureAndRegister(map[string]any{"rotation_period": "24h", "revoke_grace": "1h"})
+	e.configureAndRegister(map[string]any{"connector_rotation_period": "24h", "revoke_grace": "1h"})
 	if ttl := e.mustDo(logical.ReadOperation, credsPath, nil).Secret.TTL; ttl != 25*time.Hour {
 		t.Fatalf("lease TTL %v", ttl)
 	}

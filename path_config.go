@@ -37,13 +37,13 @@ func pathConfig(b *backend) []*framework.Path {
 			"c1_client_secret":              secretField(`C1 client secret, "secret-token:conductorone.com:v1:...". Write-only.`),
 			"c1_access_token":               secretField("Static C1 bearer token, instead of client credentials. Write-only."),
 			"c1_server_url":                 stringSchema("", "C1 API URL. Default: https:// and the host of c1_client_id. Plain http only to loopback."),
-			"rotation_period":               durationSchema(defaultRotationPeriod, "Rotate a credential once it is this old: 0 (off) or at least 2m (two periodic runs)."),
+			"connector_rotation_period":     durationSchema(defaultRotationPeriod, "Rotate a connector's credential once it is this old: 0 (off) or at least 2m (two periodic runs)."),
 			"rotate_before_expiry":          durationSchema(defaultRotateBeforeExpiry, "Rotate a credential when less than this remains before its expiresTime (or a third of its lifetime, if smaller; never less than two periodic ticks)."),
 			"revoke_grace":                  durationSchema(defaultRevokeGrace, "How long a replaced credential stays valid (and at least until its leases end) before it is revoked upstream."),
 			"revoke_max_delay":              durationSchema(defaultRevokeMaxDelay, "How long past its planned revocation a replaced credential still used upstream may be held back (never past its expiry). 0 never holds one back."),
 			"verify_interval":               durationSchema(defaultVerifyInterval, "How often each current credential is read upstream to notice a revocation made outside Vault: one found revoked is no longer served and is replaced, at most once per interval. A check that finds nothing new writes nothing. 0 turns the check off."),
-			"rotation_schedule":             rotationScheduleField("every credential"),
-			"rotation_window":               rotationWindowField(),
+			"connector_rotation_schedule":   rotationScheduleField("every connector's credential", "connector_rotation_period"),
+			"connector_rotation_window":     rotationWindowField(),
 			"request_timeout":               durationSchema(defaultRequestTimeout, "Timeout of one upstream request attempt."),
 			"max_retries":                   intSchema(defaultMaxRetries, "Retries of an upstream request after a timeout, 429 or 5xx (0 to 10)."),
 			"rotation_concurrency":          intSchema(defaultRotationConcurrency, "How many upstream requests the periodic sweep has in flight at once (1 to 64)."),
@@ -83,9 +83,9 @@ func (b *backend) configRead(ctx context.Context, req *logical.Request, _ *frame
 		"c1_client_secret_set":          cfg.C1ClientSecret != "",
 		"c1_access_token_set":           cfg.C1AccessToken != "",
 		"c1_server_url":                 serverURL,
-		"rotation_period":               int64(cfg.Policy.RotationPeriod.Seconds()),
-		"rotation_schedule":             cfg.Policy.RotationSchedule,
-		"rotation_window":               int64(cfg.Policy.RotationWindow.Seconds()),
+		"connector_rotation_period":     int64(cfg.Policy.RotationPeriod.Seconds()),
+		"connector_rotation_schedule":   cfg.Policy.RotationSchedule,
+		"connector_rotation_window":     int64(cfg.Policy.RotationWindow.Seconds()),
 		"rotate_before_expiry":          int64(cfg.Policy.RotateBeforeExpiry.Seconds()),
 		"revoke_grace":                  int64(cfg.Policy.RevokeGrace.Seconds()),
 		"revoke_max_delay":              int64(cfg.Policy.RevokeMaxDelay.Seconds()),
@@ -120,9 +120,6 @@ func (b *backend) configWrite(ctx context.Context, req *logical.Request, d *fram
 	if err := validateConfig(cfg); err != nil {
 		return nil, err
 	}
-	if err := cfg.Policy.Check(); err != nil {
-		return nil, badRequest("%v", err)
-	}
 	if err := b.checkClients(cfg); err != nil {
 		return nil, err
 	}
@@ -148,7 +145,7 @@ func applyConfigFields(cfg *pluginConfig, d *framework.FieldData) error {
 			*dst = strings.TrimSpace(v.(string))
 		}
 	}
-	policy, err := overridesFrom(d)
+	policy, err := overridesFrom(d, "connector_")
 	if err != nil {
 		return err
 	}
@@ -202,7 +199,7 @@ func validateConfig(cfg *pluginConfig) error {
 	if !cfg.c1Configured() && !cfg.aitronosConfigured() {
 		return badRequest("config needs C1 credentials (c1_client_id with c1_client_secret, or c1_access_token) or an Aitronos key (aitronos_api_key)")
 	}
-	if err := validateSchedule(cfg.Policy); err != nil {
+	if err := validateSchedule(cfg.Policy, "connector_"); err != nil {
 		return err
 	}
 	if cfg.RequestTimeout < time.Second || cfg.RequestTimeout > 10*time.Minute {

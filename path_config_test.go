@@ -34,9 +34,9 @@ func TestConfigReadNeverReturnsSecrets(t *testing.T) {
 	if resp.Data["c1_server_url"] != e.url || resp.Data["c1_client_id"] != e.clientID {
 		t.Errorf("config read: server url %v, client id %v", resp.Data["c1_server_url"], resp.Data["c1_client_id"])
 	}
-	if resp.Data["rotation_period"] != int64(720*3600) || resp.Data["revoke_grace"] != int64(3600) ||
+	if resp.Data["connector_rotation_period"] != int64(720*3600) || resp.Data["revoke_grace"] != int64(3600) ||
 		resp.Data["rotate_before_expiry"] != int64(24*3600) || resp.Data["rotation_concurrency"] != defaultRotationConcurrency {
-		t.Errorf("config defaults: %v %v %v %v", resp.Data["rotation_period"], resp.Data["revoke_grace"],
+		t.Errorf("config defaults: %v %v %v %v", resp.Data["connector_rotation_period"], resp.Data["revoke_grace"],
 			resp.Data["rotate_before_expiry"], resp.Data["rotation_concurrency"])
 	}
 }
@@ -44,7 +44,7 @@ func TestConfigReadNeverReturnsSecrets(t *testing.T) {
 func TestConfigUpdateKeepsSecretsAndDerivesServerURL(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{})
 	e.configure(nil)
-	e.mustDo(logical.UpdateOperation, "config", map[string]any{"rotation_period": "2h"})
+	e.mustDo(logical.UpdateOperation, "config", map[string]any{"connector_rotation_period": "2h"})
 	cfg, err := getConfig(t.Context(), e.storage)
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +202,7 @@ func TestRotationPeriodUnderTwoTicksIsRefused(t *testing.T) {
 	if e.connector().Overrides.RotationPeriod != nil {
 		t.Error("a refused override was stored")
 	}
-	e.mustDo(logical.UpdateOperation, "config", map[string]any{"rotation_period": 0})
+	e.mustDo(logical.UpdateOperation, "config", map[string]any{"connector_rotation_period": 0})
 	e.mustDo(logical.UpdateOperation, credsPath, map[string]any{"rotation_period": "2m"})
 }
 

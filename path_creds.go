@@ -44,11 +44,11 @@ and the periodic function retries it on every run.
 // connectorFields are the fields of creds/<app_id>/<connector_id>.
 func connectorFields() map[string]*framework.FieldSchema {
 	return connectorIDFields(map[string]*framework.FieldSchema{
-		"rotation_period":      durationSchema(0, "Overrides the config's rotation_period for this connector: 0 (off) or at least 2m."),
+		"rotation_period":      durationSchema(0, "Overrides the config's connector_rotation_period for this connector: 0 (off) or at least 2m."),
 		"rotate_before_expiry": durationSchema(0, "Overrides the config's rotate_before_expiry for this connector."),
 		"revoke_grace":         durationSchema(0, "Overrides the config's revoke_grace for this connector."),
 		"revoke_max_delay":     durationSchema(0, "Overrides the config's revoke_max_delay for this connector."),
-		"rotation_schedule":    rotationScheduleField("this connector's credential"),
+		"rotation_schedule":    rotationScheduleField("this connector's credential", "rotation_period"),
 		"rotation_window":      rotationWindowField(),
 	})
 }
@@ -146,12 +146,9 @@ func (b *backend) credsWrite(ctx context.Context, req *logical.Request, d *frame
 	if err != nil {
 		return nil, err
 	}
-	o, err := overridesFrom(d)
+	o, err := overridesFrom(d, "")
 	if err != nil {
 		return nil, err
-	}
-	if err := o.Check(); err != nil {
-		return nil, badRequest("%v", err)
 	}
 
 	cfg, err := requireConfig(ctx, req.Storage)
@@ -177,7 +174,7 @@ func (b *backend) credsWrite(ctx context.Context, req *logical.Request, d *frame
 			}
 			merged := e.Overrides
 			merged.Merge(o)
-			if err := validateSchedule(merged.Apply(cfg.Policy)); err != nil {
+			if err := validateSchedule(merged.Apply(cfg.Policy), ""); err != nil {
 				return nil, err
 			}
 			e.Overrides = merged
@@ -185,7 +182,7 @@ func (b *backend) credsWrite(ctx context.Context, req *logical.Request, d *frame
 		})
 		return nil, err
 	}
-	if err := validateSchedule(o.Apply(cfg.Policy)); err != nil {
+	if err := validateSchedule(o.Apply(cfg.Policy), ""); err != nil {
 		return nil, err
 	}
 

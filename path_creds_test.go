@@ -310,7 +310,7 @@ func TestRevokingALeaseLeavesTheSharedCredential(t *testing.T) {
 
 func TestScheduleOrPeriodPerConnector(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	e.configure(map[string]any{"rotation_period": "24h"})
+	e.configure(map[string]any{"connector_rotation_period": "24h"})
 	e.register(map[string]any{"rotation_schedule": "0 3 * * *"})
 	st := e.mustDo(logical.ReadOperation, rotatePath, nil)
 	if st.Data["rotation_schedule"] != "0 3 * * *" || st.Data["rotation_period"] != int64(0) || st.Data["next_rotation"] != "2026-03-02T03:00:00Z" {
@@ -328,14 +328,14 @@ func TestScheduleOrPeriodPerConnector(t *testing.T) {
 	}
 	// A config schedule applies to connectors without their own timing;
 	// a connector's period still wins.
-	e.mustDo(logical.UpdateOperation, "config", map[string]any{"rotation_schedule": "0 4 * * *"})
+	e.mustDo(logical.UpdateOperation, "config", map[string]any{"connector_rotation_schedule": "0 4 * * *"})
 	if st := e.mustDo(logical.ReadOperation, rotatePath, nil); st.Data["next_rotation"] != "2026-03-01T14:00:00Z" {
 		t.Fatalf("the connector's period lost to the config's schedule: %v", st.Data["next_rotation"])
 	}
 	// Setting the period on the config turns the config's schedule off.
-	e.mustDo(logical.UpdateOperation, "config", map[string]any{"rotation_period": "48h"})
-	if cfg := e.mustDo(logical.ReadOperation, "config", nil); cfg.Data["rotation_schedule"] != "" || cfg.Data["rotation_period"] != int64(48*3600) {
-		t.Fatalf("config after a period write: %v %v", cfg.Data["rotation_schedule"], cfg.Data["rotation_period"])
+	e.mustDo(logical.UpdateOperation, "config", map[string]any{"connector_rotation_period": "48h"})
+	if cfg := e.mustDo(logical.ReadOperation, "config", nil); cfg.Data["connector_rotation_schedule"] != "" || cfg.Data["connector_rotation_period"] != int64(48*3600) {
+		t.Fatalf("config after a period write: %v %v", cfg.Data["connector_rotation_schedule"], cfg.Data["connector_rotation_period"])
 	}
 }
 
@@ -406,7 +406,7 @@ func vsoHashed(resp *logical.Response) map[string]any {
 
 func TestCredsReadCarriesStaticCredsFields(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	e.configureAndRegister(map[string]any{"rotation_period": "24h", "revoke_grace": "1h"})
+	e.configureAndRegister(map[string]any{"connector_rotation_period": "24h", "revoke_grace": "1h"})
 	created := e.clock.Now()
 
 	e.clock.Advance(time.Hour)
@@ -448,7 +448,7 @@ func TestCredsReadCarriesStaticCredsFields(t *testing.T) {
 
 func TestStaticCredsPeriodFollowsExpiryWhenAgeRotationIsOff(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 4 * time.Minute})
-	e.configureAndRegister(map[string]any{"rotation_period": "0", "revoke_grace": "30s"})
+	e.configureAndRegister(map[string]any{"connector_rotation_period": "0", "revoke_grace": "30s"})
 	e.clock.Advance(30 * time.Second)
 	m := vsoView(t, e.mustDo(logical.ReadOperation, credsPath, nil))
 	// Rotated 2 minutes before its expiry (the floor of two ticks).

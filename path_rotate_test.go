@@ -62,7 +62,7 @@ func TestRotateWithRevokePrevious(t *testing.T) {
 
 func TestRotateStatus(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	first := e.configureAndRegister(map[string]any{"rotation_period": "10h", "revoke_grace": "1h"})
+	first := e.configureAndRegister(map[string]any{"connector_rotation_period": "10h", "revoke_grace": "1h"})
 	e.mustDo(logical.UpdateOperation, rotatePath, nil)
 	status := e.mustDo(logical.ReadOperation, rotatePath, nil)
 	now := e.clock.Now()
@@ -87,7 +87,7 @@ func TestRotateStatus(t *testing.T) {
 // rotations completed; the credential made in between is left alone.
 func TestRevokePreviousRevokesTheCredentialCurrentOnArrival(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	arrivalCurrent := registerWith(e, map[string]any{"rotation_period": "2h", "verify_interval": 0})
+	arrivalCurrent := registerWith(e, map[string]any{"connector_rotation_period": "2h", "verify_interval": 0})
 
 	// The first rotation's create is held upstream (after the upstream made
 	// the credential) until released; later creates pass.

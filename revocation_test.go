@@ -73,7 +73,7 @@ func TestDeregistrationAndRegistrationTakeTurns(t *testing.T) {
 
 func TestRetiredCredentialIsRevokedAfterTheGrace(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	first := e.configureAndRegister(map[string]any{"revoke_grace": "1h", "rotation_period": "24h"})
+	first := e.configureAndRegister(map[string]any{"revoke_grace": "1h", "connector_rotation_period": "24h"})
 
 	e.mustDo(logical.UpdateOperation, rotatePath, nil)
 	e.clock.Advance(time.Hour - time.Second)
@@ -99,7 +99,7 @@ func TestRetiredCredentialIsRevokedAfterTheGrace(t *testing.T) {
 
 func TestRetiredCredentialOutlivesItsLeases(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	first := e.configureAndRegister(map[string]any{"revoke_grace": "1h", "rotation_period": "24h"})
+	first := e.configureAndRegister(map[string]any{"revoke_grace": "1h", "connector_rotation_period": "24h"})
 	// A lease issued now runs to the planned revocation: 24h + 1h.
 	lease := e.mustDo(logical.ReadOperation, credsPath, nil)
 	if lease.Secret.TTL != 25*time.Hour {
@@ -130,7 +130,7 @@ func TestRetiredCredentialOutlivesItsLeases(t *testing.T) {
 
 func TestRevokeOfAnAlreadyRevokedCredentialCountsAsDone(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	first := e.configureAndRegister(map[string]any{"revoke_grace": "1h", "rotation_period": "24h"})
+	first := e.configureAndRegister(map[string]any{"revoke_grace": "1h", "connector_rotation_period": "24h"})
 	e.mustDo(logical.UpdateOperation, rotatePath, nil)
 	// An operator revoked it upstream by hand: the engine's revoke meets a 404.
 	e.mustDo(logical.UpdateOperation, rotatePath, nil) // a third credential, so the first is not current
@@ -148,7 +148,7 @@ func TestRevokeOfAnAlreadyRevokedCredentialCountsAsDone(t *testing.T) {
 
 func TestRevocationHeldBackWhileTheCredentialIsUsed(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	first := e.configureAndRegister(map[string]any{"revoke_grace": "10m", "revoke_max_delay": "1h", "rotation_period": "24h", "verify_interval": 0})
+	first := e.configureAndRegister(map[string]any{"revoke_grace": "10m", "revoke_max_delay": "1h", "connector_rotation_period": "24h", "verify_interval": 0})
 	e.mustDo(logical.UpdateOperation, rotatePath, nil)
 
 	// Not due yet: no revocation, and no upstream read either.
@@ -192,7 +192,7 @@ func TestRevocationHeldBackWhileTheCredentialIsUsed(t *testing.T) {
 
 func TestHeldBackAtMostUntilRevokeMaxDelay(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	e.configure(map[string]any{"revoke_grace": "10m", "rotation_period": "24h", "verify_interval": 0})
+	e.configure(map[string]any{"revoke_grace": "10m", "connector_rotation_period": "24h", "verify_interval": 0})
 	e.register(map[string]any{"revoke_max_delay": "30m"}) // per connector
 	first := e.connector().Current.ID
 	e.mustDo(logical.UpdateOperation, rotatePath, nil)
@@ -214,7 +214,7 @@ func TestHeldBackAtMostUntilRevokeMaxDelay(t *testing.T) {
 
 func TestLeakedCredentialIsNeverHeldBack(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	first := e.configureAndRegister(map[string]any{"revoke_grace": "10m", "rotation_period": "24h"})
+	first := e.configureAndRegister(map[string]any{"revoke_grace": "10m", "connector_rotation_period": "24h"})
 	e.connectorLogin(first)
 	e.clock.Advance(time.Minute)
 	e.connectorLogin(first)
@@ -226,7 +226,7 @@ func TestLeakedCredentialIsNeverHeldBack(t *testing.T) {
 
 func TestUnreadableUsageWaitsUntilTheDeadline(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	first := e.configureAndRegister(map[string]any{"revoke_grace": "10m", "revoke_max_delay": "20m", "rotation_period": "24h",
+	first := e.configureAndRegister(map[string]any{"revoke_grace": "10m", "revoke_max_delay": "20m", "connector_rotation_period": "24h",
 		"verify_interval": 0, "max_retries": 0})
 	e.mustDo(logical.UpdateOperation, rotatePath, nil)
 	e.sim.InjectFault(upstreamsim.Fault{Op: upstreamsim.OpGet, Status: 500})
@@ -246,7 +246,7 @@ func TestUnreadableUsageWaitsUntilTheDeadline(t *testing.T) {
 // gone: its revoke is sent before it leaves the record.
 func TestA404OnReadIsNoProofThatARetiringCredentialIsGone(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	first := registerWith(e, map[string]any{"revoke_grace": "10m", "rotation_period": "24h", "verify_interval": 0})
+	first := registerWith(e, map[string]any{"revoke_grace": "10m", "connector_rotation_period": "24h", "verify_interval": 0})
 	e.mustDo(logical.UpdateOperation, rotatePath, nil)
 	e.clock.Advance(10 * time.Minute) // its revocation is due
 	e.sim.InjectFault(upstreamsim.Fault{Op: upstreamsim.OpGet, Status: http.StatusNotFound, Count: 1})
@@ -269,7 +269,7 @@ func TestA404OnReadIsNoProofThatARetiringCredentialIsGone(t *testing.T) {
 // still held (and revoked in its time).
 func TestAFutureDeletedAtIsNotGone(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	first := registerWith(e, map[string]any{"revoke_grace": "10m", "rotation_period": "24h", "verify_interval": 0})
+	first := registerWith(e, map[string]any{"revoke_grace": "10m", "connector_rotation_period": "24h", "verify_interval": 0})
 	e.mustDo(logical.UpdateOperation, rotatePath, nil)
 	// The upstream reports a deletion scheduled a day from now.
 	e.tamper.set("/api/v1/apps/"+testApp+"/connectors/"+testConnector+"/credentials/"+first,

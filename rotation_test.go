@@ -158,7 +158,7 @@ func TestConcurrentRegistrationsMakeOneCredential(t *testing.T) {
 
 func TestUnknownOutcomeCreatesAreRecordedAndBackedOff(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 10 * time.Hour})
-	first := e.configureAndRegister(map[string]any{"rotation_period": "1h"})
+	first := e.configureAndRegister(map[string]any{"connector_rotation_period": "1h"})
 	// The upstream creates the credential, then the answer is lost (500).
 	e.sim.InjectFault(upstreamsim.Fault{Op: upstreamsim.OpRotate, Status: http.StatusInternalServerError, Commit: true})
 	e.clock.Advance(time.Hour)

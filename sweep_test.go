@@ -127,7 +127,7 @@ func TestPeriodicWithoutC1ConfigIsQuiet(t *testing.T) {
 
 func TestPeriodicRotatesAtThePeriod(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry}) // credentials that never expire
-	first := e.configureAndRegister(map[string]any{"rotation_period": "2h"})
+	first := e.configureAndRegister(map[string]any{"connector_rotation_period": "2h"})
 
 	e.clock.Advance(2*time.Hour - time.Second)
 	if err := e.tick(); err != nil {
@@ -189,11 +189,11 @@ func TestShortLivedCredentialsRotateAtLeastTwoTicksBeforeExpiry(t *testing.T) {
 
 func TestScheduledRotationByThePeriodicFunction(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	e.configure(map[string]any{"rotation_schedule": "0 3 * * *", "rotation_window": "1h", "revoke_grace": "10m"})
+	e.configure(map[string]any{"connector_rotation_schedule": "0 3 * * *", "connector_rotation_window": "1h", "revoke_grace": "10m"})
 	cfg := e.mustDo(logical.ReadOperation, "config", nil)
-	if cfg.Data["rotation_schedule"] != "0 3 * * *" || cfg.Data["rotation_window"] != int64(3600) || cfg.Data["rotation_period"] != int64(0) {
+	if cfg.Data["connector_rotation_schedule"] != "0 3 * * *" || cfg.Data["connector_rotation_window"] != int64(3600) || cfg.Data["connector_rotation_period"] != int64(0) {
 		t.Fatalf("config read: schedule %v window %v period %v; a schedule replaces the default period",
-			cfg.Data["rotation_schedule"], cfg.Data["rotation_window"], cfg.Data["rotation_period"])
+			cfg.Data["connector_rotation_schedule"], cfg.Data["connector_rotation_window"], cfg.Data["connector_rotation_period"])
 	}
 	e.register(nil)
 	first := e.connector().Current.ID
@@ -243,7 +243,7 @@ func TestScheduledRotationByThePeriodicFunction(t *testing.T) {
 
 func TestScheduleExpiryStillWins(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 4 * time.Minute})
-	e.configure(map[string]any{"rotation_schedule": "0 3 * * *", "rotation_window": "1h"})
+	e.configure(map[string]any{"connector_rotation_schedule": "0 3 * * *", "connector_rotation_window": "1h"})
 	e.register(nil)
 	first := e.connector().Current.ID
 	e.clock.Advance(2 * time.Minute) // 2 minutes before expiry, far from 03:00
@@ -259,7 +259,7 @@ func TestScheduleExpiryStillWins(t *testing.T) {
 // outcomes (at most 5 minutes while no credential works), not one per tick.
 func TestCreatesAfterAnOutOfBandRevocationObeyTheBackoff(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	first := registerWith(e, map[string]any{"rotation_period": "24h", "verify_interval": "10m", "max_retries": 0})
+	first := registerWith(e, map[string]any{"connector_rotation_period": "24h", "verify_interval": "10m", "max_retries": 0})
 	e.sim.RevokeOutOfBand(first)
 	// Every create acts upstream, then its answer is lost.
 	e.sim.InjectFault(upstreamsim.Fault{Op: upstreamsim.OpRotate, Status: http.StatusInternalServerError, Commit: true})

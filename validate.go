@@ -158,10 +158,11 @@ func (b *backend) HandleExistenceCheck(ctx context.Context, req *logical.Request
 // Parsing, window validation and the next fire time all come from the Vault
 // SDK's own scheduler (sdk/rotation), the one Vault's rotation manager uses.
 
-// rotationScheduleField is the rotation_schedule field of config and creds/.
-func rotationScheduleField(what string) *framework.FieldSchema {
+// rotationScheduleField is the rotation_schedule field of connectors (in
+// creds/, and connector_rotation_schedule in config).
+func rotationScheduleField(what, period string) *framework.FieldSchema {
 	return stringSchema("", "Rotate "+what+" at the first time of this cron schedule (5 fields, UTC) after its creation, "+
-		"instead of by age. Excludes rotation_period. Expiry still wins. An empty string turns it off.")
+		"instead of by age. Excludes "+period+". Expiry still wins. An empty string turns it off.")
 }
 
 // rotationWindowField is the rotation_window field of config and creds/.
@@ -170,18 +171,20 @@ func rotationWindowField() *framework.FieldSchema {
 		"a missed window waits for the next one. 0 means no limit.")
 }
 
-// overridesFrom reads the rotation policy fields a request set:
-// rotation_period or rotation_schedule (with rotation_window),
+// overridesFrom reads the connector rotation policy fields a request set:
+// rotation_period or rotation_schedule (with rotation_window), named with
+// prefix (config says "connector_": there the plain names are the root's),
 // rotate_before_expiry, revoke_grace and revoke_max_delay. A request that
-// sets both a schedule and a period is refused.
-func overridesFrom(d *framework.FieldData) (lifecycle.Overrides, error) {
+// sets both a schedule and a period, or a period the engine could not keep,
+// is refused.
+func overridesFrom(d *framework.FieldData, prefix string) (lifecycle.Overrides, error) {
 	var o lifecycle.Overrides
-	if v, ok := d.GetOk("rotation_schedule"); ok {
+	if v, ok := d.GetOk(prefix + "rotation_schedule"); ok {
 		s := strings.TrimSpace(v.(string))
 		o.RotationSchedule = &s
 	}
 	for name, dst := range map[string]**time.Duration{
-		"rotation_period": &o.RotationPeriod, "rotation_window": &o.RotationWindow,
+		prefix + "rotation_period": &o.RotationPeriod, prefix + "rotation_window": &o.RotationWindow,
 		"rotate_before_expiry": &o.RotateBeforeExpiry, "revoke_grace": &o.RevokeGrace, "revoke_max_delay": &o.RevokeMaxDelay,
 	} {
 		v, ok, err := durationField(d, name)
@@ -193,30 +196,36 @@ func overridesFrom(d *framework.FieldData) (lifecycle.Overrides, error) {
 		}
 	}
 	if o.RotationSchedule != nil && *o.RotationSchedule != "" && o.RotationPeriod != nil && *o.RotationPeriod > 0 {
-		return o, badRequest("set rotation_schedule or rotation_period, not both: a schedule replaces age-based rotation")
+		return o, badRequest("set %srotation_schedule or %srotation_period, not both: a schedule replaces age-based rotation", prefix, prefix)
+	}
+	if o.RotationPeriod != nil {
+		if err := lifecycle.CheckRotationPeriod(*o.RotationPeriod); err != nil {
+			return o, badRequest("field %q %v", prefix+"rotation_period", err)
+		}
 	}
 	return o, nil
 }
 
 // validateSchedule checks p's schedule and window with the SDK's scheduler;
 // messages name the field.
-func validateSchedule(p lifecycle.Policy) error {
+func validateSchedule(p lifecycle.Policy, prefix string) error {
+	schedule, window := prefix+"rotation_schedule", prefix+"rotation_window"
 	if p.RotationSchedule == "" {
 		if p.RotationWindow != 0 {
-			return badRequest("field \"rotation_window\" applies only with a rotation_schedule")
+			return badRequest("field %q applies only with a %s", window, schedule)
 		}
 		return nil
 	}
 	sched, err := rotation.DefaultScheduler.Parse(p.RotationSchedule)
 	if err != nil {
-		return badRequest("field \"rotation_schedule\" is not a 5-field cron schedule: %v", err)
+		return badRequest("field %q is not a 5-field cron schedule: %v", schedule, err)
 	}
 	if sched.Next(time.Now()).IsZero() {
-		return badRequest("field \"rotation_schedule\" never fires")
+		return badRequest("field %q never fires", schedule)
 	}
 	if p.RotationWindow != 0 {
 		if err := rotation.DefaultScheduler.ValidateRotationWindow(int(p.RotationWindow / time.Second)); err != nil {
-			return badRequest("field \"rotation_window\": %v", err)
+			return badRequest("field %q: %v", window, err)
 		}
 	}
 	return nil

@@ -148,11 +148,16 @@ func TestScheduleFieldsRefusedWithA400(t *testing.T) {
 		"negative window":            {map[string]any{"rotation_schedule": "0 3 * * *", "rotation_window": "-2h"}, "rotation_window"},
 		"window with a period write": {map[string]any{"rotation_period": "2h", "rotation_window": "2h"}, "rotation_window"},
 	} {
-		for _, path := range []string{"config", credsPath} {
+		for path, prefix := range map[string]string{"config": "connector_", credsPath: ""} {
 			t.Run(name+" on "+path, func(t *testing.T) {
-				_, err := e.do(logical.UpdateOperation, path, tc.data)
-				if statusOf(err) != http.StatusBadRequest || !strings.Contains(err.Error(), tc.field) {
-					t.Fatalf("status %d, error %v; want a 400 naming %s", statusOf(err), err, tc.field)
+				data := map[string]any{}
+				for k, v := range tc.data {
+					data[prefix+k] = v
+				}
+				field := strings.ReplaceAll(tc.field, "rotation_", prefix+"rotation_")
+				_, err := e.do(logical.UpdateOperation, path, data)
+				if statusOf(err) != http.StatusBadRequest || !strings.Contains(err.Error(), field) {
+					t.Fatalf("status %d, error %v; want a 400 naming %s", statusOf(err), err, field)
 				}
 			})
 		}

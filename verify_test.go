@@ -39,7 +39,7 @@ func TestCredentialGoneUpstreamIsRevokedThenForgotten(t *testing.T) {
 		name := map[bool]string{false: "deletedAt", true: "404"}[hide]
 		t.Run(name, func(t *testing.T) {
 			e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-			first := e.configureAndRegister(map[string]any{"revoke_grace": "10m", "rotation_period": "24h", "verify_interval": 0})
+			first := e.configureAndRegister(map[string]any{"revoke_grace": "10m", "connector_rotation_period": "24h", "verify_interval": 0})
 			e.mustDo(logical.UpdateOperation, rotatePath, nil)
 			e.sim.RevokeOutOfBand(first)
 			e.sim.SetHideDeleted(hide)
@@ -58,7 +58,7 @@ func TestCredentialGoneUpstreamIsRevokedThenForgotten(t *testing.T) {
 
 func TestOutOfBandRevocationOfTheCurrentCredentialRotatesAtOnce(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	first := e.configureAndRegister(map[string]any{"rotation_period": "24h", "verify_interval": "10m"})
+	first := e.configureAndRegister(map[string]any{"connector_rotation_period": "24h", "verify_interval": "10m"})
 	e.sim.RevokeOutOfBand(first)
 	// Within at most one interval (plus a tick) the check falls due.
 	for i := 0; i < 11 && e.connector().Current.ID == first; i++ {
@@ -84,7 +84,7 @@ func TestOutOfBandRevocationOfTheCurrentCredentialRotatesAtOnce(t *testing.T) {
 
 func TestVerifyIntervalZeroChecksNothing(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	first := e.configureAndRegister(map[string]any{"rotation_period": "24h", "verify_interval": 0})
+	first := e.configureAndRegister(map[string]any{"connector_rotation_period": "24h", "verify_interval": 0})
 	e.sim.RevokeOutOfBand(first)
 	gets := e.sim.Calls(upstreamsim.OpGet)
 	for i := 0; i < 30; i++ {
@@ -104,7 +104,7 @@ func TestVerifyIntervalZeroChecksNothing(t *testing.T) {
 // reads answer a 503 that says why and that a replacement is being made.
 func TestACredentialFoundRevokedUpstreamIsNotServed(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	first := registerWith(e, map[string]any{"rotation_period": "24h", "verify_interval": "10m"})
+	first := registerWith(e, map[string]any{"connector_rotation_period": "24h", "verify_interval": "10m"})
 	e.sim.RevokeOutOfBand(first)
 	e.sim.InjectFault(upstreamsim.Fault{Op: upstreamsim.OpRotate, Status: http.StatusForbidden})
 	creates := e.sim.Calls(upstreamsim.OpRotate)
@@ -140,7 +140,7 @@ func TestACredentialFoundRevokedUpstreamIsNotServed(t *testing.T) {
 // and unmanaged.
 func TestPersistent404sSuspendVerificationInsteadOfMinting(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	registerWith(e, map[string]any{"revoke_grace": "10m", "rotation_period": "24h", "verify_interval": "10m"})
+	registerWith(e, map[string]any{"revoke_grace": "10m", "connector_rotation_period": "24h", "verify_interval": "10m"})
 	e.sim.InjectFault(upstreamsim.Fault{Op: upstreamsim.OpGet, Status: http.StatusNotFound})
 	creates := e.sim.Calls(upstreamsim.OpRotate)
 	for range 60 {

@@ -204,7 +204,7 @@ func TestRollbackOfAnEntryWithoutAStoredCredentialWarns(t *testing.T) {
 // counts no unknown outcome.
 func TestRollbackOfACompletedRotationCountsNoUnknownOutcome(t *testing.T) {
 	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: upstreamsim.NoExpiry})
-	registerWith(e, map[string]any{"revoke_grace": "10m", "rotation_period": "24h", "verify_interval": 0})
+	registerWith(e, map[string]any{"revoke_grace": "10m", "connector_rotation_period": "24h", "verify_interval": 0})
 	plain := e.storage
 	e.storage = &walDeleteFault{Storage: plain}
 	made := e.mustDo(logical.UpdateOperation, rotatePath, nil).Data["credential_id"].(string)

@@ -99,24 +99,12 @@ func (o *Overrides) Merge(n Overrides) {
 	}
 }
 
-// Check refuses overrides the engine could not keep.
-func (o Overrides) Check() error {
-	if o.RotationPeriod != nil {
-		return CheckRotationPeriod(*o.RotationPeriod)
-	}
-	return nil
-}
-
-// Check refuses a policy the engine could not keep.
-func (p Policy) Check() error { return CheckRotationPeriod(p.RotationPeriod) }
-
 // CheckRotationPeriod refuses a rotation period shorter than two periodic
 // ticks: the periodic function could not keep it, and a credential would be
 // due again before its rotation is done.
 func CheckRotationPeriod(d time.Duration) error {
 	if d != 0 && d < 2*Tick {
-		return fmt.Errorf("field %q must be 0 (off) or at least %s (two periodic runs), not %s",
-			"rotation_period", fmtDuration(2*Tick), fmtDuration(d))
+		return fmt.Errorf("must be 0 (off) or at least %s (two periodic runs), not %s", fmtDuration(2*Tick), fmtDuration(d))
 	}
 	return nil
 }

@@ -26,7 +26,7 @@ func TestConfigAndCredentials(t *testing.T) {
 
 	// ---- config: write with the CLI (secrets on stdin), read without secrets ----
 	cfg := e.upstreamConfig()
-	cfg["rotation_period"] = "0"
+	cfg["connector_rotation_period"] = "0"
 	cfg["rotate_before_expiry"] = "10m"
 	cfg["revoke_grace"] = "1h"
 	cfg["request_timeout"] = "20s"
@@ -54,16 +54,16 @@ func TestConfigAndCredentials(t *testing.T) {
 		}
 	}
 	for k, want := range map[string]string{
-		"c1_client_id":         e.c1ClientID,
-		"c1_server_url":        e.sim.url,
-		"c1_client_secret_set": "true",
-		"aitronos_api_key_set": "true",
-		"aitronos_url":         e.sim.url,
-		"rotation_period":      "0",
-		"rotate_before_expiry": "600",
-		"revoke_grace":         "3600",
-		"request_timeout":      "20",
-		"max_retries":          "2",
+		"c1_client_id":              e.c1ClientID,
+		"c1_server_url":             e.sim.url,
+		"c1_client_secret_set":      "true",
+		"aitronos_api_key_set":      "true",
+		"aitronos_url":              e.sim.url,
+		"connector_rotation_period": "0",
+		"rotate_before_expiry":      "600",
+		"revoke_grace":              "3600",
+		"request_timeout":           "20",
+		"max_retries":               "2",
 	} {
 		if got := fmt.Sprint(cfgRead.Data[k]); got != want {
 			t.Errorf("c1/config %s = %s, want %s", k, got, want)

@@ -20,7 +20,7 @@ import (
 func TestFaultAnswersThroughVault(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{credentialTTL: 2 * time.Hour, config: map[string]any{
-		"rotation_period": "0", "rotate_before_expiry": "10m", "revoke_grace": "1h", "max_retries": 0,
+		"connector_rotation_period": "0", "rotate_before_expiry": "10m", "revoke_grace": "1h", "max_retries": 0,
 	}})
 	v := e.v
 	const app, conn = "app-faults", "conn-1"
@@ -29,8 +29,8 @@ func TestFaultAnswersThroughVault(t *testing.T) {
 	leaked := e.register(app, conn)
 
 	// A rotation period the periodic function could not keep is refused.
-	_, err := v.api.Logical().Write(mountPath+"/config", map[string]any{"rotation_period": "60s"})
-	wantStatus(t, "config rotation_period=60s", err, http.StatusBadRequest, "rotation_period")
+	_, err := v.api.Logical().Write(mountPath+"/config", map[string]any{"connector_rotation_period": "60s"})
+	wantStatus(t, "config connector_rotation_period=60s", err, http.StatusBadRequest, "connector_rotation_period")
 
 	// revoke_previous whose revoke fails: the rotation's success, with a
 	// warning naming the credential still to revoke (shown by the CLI).

@@ -21,7 +21,7 @@ import (
 // longLivedConfig makes a lease end at the credential's expiry: credentials
 // live 2h upstream, rotation by age is off, rotation is due 10m before
 // expiry and the grace is 1h.
-var longLivedConfig = map[string]any{"rotation_period": "0", "rotate_before_expiry": "10m", "revoke_grace": "1h"}
+var longLivedConfig = map[string]any{"connector_rotation_period": "0", "rotate_before_expiry": "10m", "revoke_grace": "1h"}
 
 // TestRestartKeepsState kills Vault and the plugin process, starts Vault again
 // on the same storage and checks that the engine's state, its leases and its
