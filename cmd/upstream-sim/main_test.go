@@ -73,6 +73,12 @@ func TestRunServesLogsAndStops(t *testing.T) {
 	// Admin API on, flags applied.
 	secret := postJSON(t, base+"/_sim/c1/clients", `{"client_id":"c@h/spc"}`)["client_secret"].(string)
 	postJSON(t, base+"/_sim/c1/connectors", `{"app_id":"a","connector_id":"c"}`)
+	postJSON(t, base+"/_sim/c1/service-principals", `{"id":"sp"}`)
+	spc := postJSON(t, base+"/_sim/c1/service-principal-credentials", `{"service_principal_id":"sp","client_id":"r@h/spc","expires_in":"1h"}`)
+	spSecret, _ := spc["client_secret"].(string)
+	if spc["kind"] != "service_principal_credential" || spSecret == "" {
+		t.Fatalf("service-principal credential %v", spc)
+	}
 	res, err := http.PostForm(base+"/auth/v1/token?x=1", url.Values{
 		"grant_type": {"client_credentials"}, "client_id": {"c@h/spc"}, "client_secret": {secret},
 	})
@@ -118,7 +124,7 @@ func TestRunServesLogsAndStops(t *testing.T) {
 	}
 
 	out := logs.String()
-	for _, s := range []string{secret, at, newSecret, "x=1", "client_secret", "appId"} {
+	for _, s := range []string{secret, at, newSecret, spSecret, "x=1", "client_secret", "appId"} {
 		if strings.Contains(out, s) {
 			t.Fatalf("log leaks %q:\n%s", s, out)
 		}

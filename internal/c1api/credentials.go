@@ -49,16 +49,24 @@ func (c *Client) RotateCredential(ctx context.Context, appID, connectorID string
 	return w.credential(), nil
 }
 
-// UnusableCredentialError is the error of a RotateCredential whose answer
-// names the new credential but cannot be used: the credential exists
-// upstream, and the caller should revoke it by CredentialID.
+// UnusableCredentialError is the error of a RotateCredential or a
+// CreateRootCredential whose answer names the new credential but cannot be
+// used: the credential exists upstream, and the caller should revoke (delete)
+// it by CredentialID. It never holds the secret.
 type UnusableCredentialError struct {
+	// Op is the call, e.g. "c1 create personal client"; empty means
+	// RotateCredential.
+	Op           string
 	CredentialID string
 	Reason       string
 }
 
 func (e *UnusableCredentialError) Error() string {
-	return fmt.Sprintf("%s: answer for credential %s cannot be used: %s", opRotate, e.CredentialID, e.Reason)
+	op := e.Op
+	if op == "" {
+		op = opRotate
+	}
+	return fmt.Sprintf("%s: answer for credential %s cannot be used: %s", op, e.CredentialID, e.Reason)
 }
 
 // GetCredential reads one credential (GET

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -20,6 +23,12 @@ type adminRoute struct {
 
 var adminRoutes = []adminRoute{
 	{http.MethodPost, "/_sim/c1/clients", (*Server).adminRegisterClient},
+	{http.MethodPost, "/_sim/c1/service-principals", (*Server).adminServicePrincipal},
+	{http.MethodPost, "/_sim/c1/service-principal-credentials", (*Server).adminRegisterSPCredential},
+	{http.MethodGet, "/_sim/c1/root-credentials", (*Server).adminListRoots},
+	{http.MethodGet, "/_sim/c1/root-credentials/find", (*Server).adminFindRoot},
+	{http.MethodPost, "/_sim/c1/root-credentials/delete", (*Server).adminDeleteRoot},
+	{http.MethodPut, "/_sim/c1/page-size", (*Server).adminPageSize},
 	{http.MethodPost, "/_sim/c1/bearer-tokens", (*Server).adminBearerToken},
 	{http.MethodPost, "/_sim/c1/connectors", (*Server).adminConnector},
 	{http.MethodPut, "/_sim/c1/credential-ttl", (*Server).adminCredentialTTL},
@@ -84,21 +93,212 @@ func decodeAdmin(r *http.Request, v any) error {
 
 func badRequest(err error) (any, int, error) { return nil, http.StatusBadRequest, err }
 
+// adminRootOptions are the options of a root credential to register.
+type adminRootOptions struct {
+	ClientID         string   `json:"client_id"`
+	DisplayName      string   `json:"display_name"`
+	ExpiresIn        string   `json:"expires_in"`
+	ExpiresTime      string   `json:"expires_time"`
+	ScopedRoles      []string `json:"scoped_roles"`
+	AllowSourceCIDRs []string `json:"allow_source_cidrs"`
+}
+
+func (in *adminRootOptions) options() (RootOptions, error) {
+	o := RootOptions{DisplayName: in.DisplayName, ScopedRoles: in.ScopedRoles, AllowSourceCIDRs: in.AllowSourceCIDRs}
+	if in.ClientID == "" {
+		return o, errors.New("client_id is required")
+	}
+	if in.ExpiresIn != "" {
+		d, err := time.ParseDuration(in.ExpiresIn)
+		if err != nil || d < 0 {
+			return o, fmt.Errorf("expires_in must be a non-negative Go duration such as \"90m\": %q", in.ExpiresIn)
+		}
+		o.ExpiresIn = d
+	}
+	if in.ExpiresTime != "" {
+		t, err := time.Parse(time.RFC3339, in.ExpiresTime)
+		if err != nil {
+			return o, fmt.Errorf("expires_time must be RFC 3339: %v", err)
+		}
+		o.ExpiresTime = t
+	}
+	return o, nil
+}
+
+// adminRegisterClient registers a personal client.
 func (s *Server) adminRegisterClient(r *http.Request) (any, int, error) {
 	var in struct {
+		adminRootOptions
+		UserID string `json:"user_id"`
+	}
+	if err := decodeAdmin(r, &in); err != nil {
+		return badRequest(err)
+	}
+	o, err := in.options()
+	if err != nil {
+		return badRequest(err)
+	}
+	o.UserID = in.UserID
+	return registered(s.RegisterPersonalClient(in.ClientID, o))
+}
+
+func (s *Server) adminServicePrincipal(r *http.Request) (any, int, error) {
+	var in struct {
+		ID string `json:"id"`
+	}
+	if err := decodeAdmin(r, &in); err != nil {
+		return badRequest(err)
+	}
+	if in.ID == "" {
+		return badRequest(errors.New("id is required"))
+	}
+	s.AddServicePrincipal(in.ID)
+	return map[string]string{"id": in.ID}, 0, nil
+}
+
+func (s *Server) adminRegisterSPCredential(r *http.Request) (any, int, error) {
+	var in struct {
+		adminRootOptions
+		ServicePrincipalID string `json:"service_principal_id"`
+	}
+	if err := decodeAdmin(r, &in); err != nil {
+		return badRequest(err)
+	}
+	o, err := in.options()
+	if err != nil {
+		return badRequest(err)
+	}
+	if in.ServicePrincipalID == "" {
+		return badRequest(errors.New("service_principal_id is required"))
+	}
+	return registered(s.RegisterServicePrincipalCredential(in.ServicePrincipalID, in.ClientID, o))
+}
+
+// registered answers a registration: the credential with its secret, 409
+// when the client id is taken and 400 for other refusals.
+func registered(st RootCredentialState, err error) (any, int, error) {
+	switch {
+	case errors.Is(err, errAlreadyRegistered):
+		return nil, http.StatusConflict, err
+	case err != nil:
+		return badRequest(err)
+	}
+	out := st.toAdmin()
+	out.ClientSecret = st.Secret
+	return out, 0, nil
+}
+
+type adminRoot struct {
+	Kind               RootKind `json:"kind"`
+	ID                 string   `json:"id"`
+	ClientID           string   `json:"client_id"`
+	DisplayName        string   `json:"display_name"`
+	UserID             string   `json:"user_id,omitempty"`
+	ServicePrincipalID string   `json:"service_principal_id,omitempty"`
+	ScopedRoles        []string `json:"scoped_roles"`
+	AllowSourceCIDRs   []string `json:"allow_source_cidrs"`
+	CreatedAt          string   `json:"created_at"`
+	ExpiresTime        *string  `json:"expires_time"`
+	LastUsedAt         *string  `json:"last_used_at"`
+	Deleted            bool     `json:"deleted"`
+	DeletedAt          *string  `json:"deleted_at"`
+	Live               bool     `json:"live"`
+	ClientSecret       string   `json:"client_secret,omitempty"` // registrations only
+}
+
+// toAdmin is a root credential as the control API shows it: no secret.
+func (c RootCredentialState) toAdmin() adminRoot {
+	return adminRoot{
+		Kind: c.Kind, ID: c.ID, ClientID: c.ClientID, DisplayName: c.DisplayName, UserID: c.UserID,
+		ServicePrincipalID: c.ServicePrincipalID,
+		ScopedRoles:        append([]string{}, c.ScopedRoles...), AllowSourceCIDRs: append([]string{}, c.AllowSourceCIDRs...),
+		CreatedAt: protoTime(c.CreatedAt), ExpiresTime: optTime(c.ExpiresTime), LastUsedAt: optTime(c.LastUsedAt),
+		Deleted: c.Deleted, DeletedAt: optTime(c.DeletedAt), Live: c.Live,
+	}
+}
+
+// optTime is t in protobuf JSON form, nil for the zero time.
+func optTime(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	v := protoTime(t)
+	return &v
+}
+
+// adminListRoots lists root credentials, deleted ones included, filtered
+// by kind, user_id and service_principal_id when given.
+func (s *Server) adminListRoots(r *http.Request) (any, int, error) {
+	q := r.URL.Query()
+	kind := RootKind(q.Get("kind"))
+	if kind != "" && kind != RootPersonalClient && kind != RootServicePrincipalCredential {
+		return badRequest(fmt.Errorf("kind must be %s or %s: %q", RootPersonalClient, RootServicePrincipalCredential, kind))
+	}
+	out := []adminRoot{}
+	for _, c := range s.RootCredentials() {
+		if (kind == "" || c.Kind == kind) && (!q.Has("user_id") || c.UserID == q.Get("user_id")) &&
+			(!q.Has("service_principal_id") || c.ServicePrincipalID == q.Get("service_principal_id")) {
+			out = append(out, c.toAdmin())
+		}
+	}
+	return map[string]any{"root_credentials": out}, 0, nil
+}
+
+// rootQuery reads the id or client_id naming one root credential.
+func rootQuery(id, clientID string) (string, error) {
+	if (id == "") == (clientID == "") {
+		return "", errors.New("give id or client_id")
+	}
+	return id + clientID, nil
+}
+
+func (s *Server) adminFindRoot(r *http.Request) (any, int, error) {
+	q := r.URL.Query()
+	key, err := rootQuery(q.Get("id"), q.Get("client_id"))
+	if err != nil {
+		return badRequest(err)
+	}
+	c, ok := s.RootCredential(key)
+	if !ok {
+		return nil, http.StatusNotFound, fmt.Errorf("no root credential %q", key)
+	}
+	return c.toAdmin(), 0, nil
+}
+
+// adminDeleteRoot deletes a root credential as a C1 administrator would.
+func (s *Server) adminDeleteRoot(r *http.Request) (any, int, error) {
+	var in struct {
+		ID       string `json:"id"`
 		ClientID string `json:"client_id"`
 	}
 	if err := decodeAdmin(r, &in); err != nil {
 		return badRequest(err)
 	}
-	if in.ClientID == "" {
-		return badRequest(errors.New("client_id is required"))
-	}
-	secret, err := s.RegisterClient(in.ClientID)
+	key, err := rootQuery(in.ID, in.ClientID)
 	if err != nil {
-		return nil, http.StatusConflict, err
+		return badRequest(err)
 	}
-	return map[string]string{"client_id": in.ClientID, "client_secret": secret}, 0, nil
+	c, ok := s.DeleteRootOutOfBand(key)
+	if !ok {
+		return nil, http.StatusNotFound, fmt.Errorf("no root credential %q", key)
+	}
+	return c.toAdmin(), 0, nil
+}
+
+func (s *Server) adminPageSize(r *http.Request) (any, int, error) {
+	var in struct {
+		PageSize *int `json:"page_size"`
+	}
+	if err := decodeAdmin(r, &in); err != nil {
+		return badRequest(err)
+	}
+	if in.PageSize == nil || *in.PageSize < 0 {
+		return badRequest(errors.New("page_size is required and must not be negative"))
+	}
+	s.SetPageSize(*in.PageSize)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return map[string]int{"page_size": s.pageSize}, 0, nil
 }
 
 func (s *Server) adminBearerToken(r *http.Request) (any, int, error) {
@@ -164,18 +364,11 @@ type adminCredential struct {
 
 // toAdmin is a credential as the control API shows it: no secret.
 func (c CredentialState) toAdmin() adminCredential {
-	opt := func(t time.Time) *string {
-		if t.IsZero() {
-			return nil
-		}
-		v := protoTime(t)
-		return &v
-	}
 	return adminCredential{
 		ID: c.ID, AppID: c.AppID, ConnectorID: c.ConnectorID, ClientID: c.ClientID,
 		DisplayName: c.DisplayName, CreatedAt: protoTime(c.CreatedAt),
-		ExpiresTime: opt(c.ExpiresTime), LastUsedAt: opt(c.LastUsedAt),
-		Revoked: c.Revoked, RevokedAt: opt(c.RevokedAt), Live: c.Live,
+		ExpiresTime: optTime(c.ExpiresTime), LastUsedAt: optTime(c.LastUsedAt),
+		Revoked: c.Revoked, RevokedAt: optTime(c.RevokedAt), Live: c.Live,
 	}
 }
 
@@ -252,7 +445,8 @@ func (s *Server) adminInjectFault(r *http.Request) (any, int, error) {
 		return badRequest(err)
 	}
 	if !knownOps[in.Op] && in.Op != OpAny {
-		return badRequest(fmt.Errorf("op must be one of token, rotate, get, revoke, aitronos or *: %q", in.Op))
+		ops := slices.Sorted(maps.Keys(knownOps))
+		return badRequest(fmt.Errorf("op must be one of %s or *: %q", strings.Join(ops, ", "), in.Op))
 	}
 	if in.Status != 0 && (in.Status < 100 || in.Status > 599) {
 		return badRequest(fmt.Errorf("status %d out of range", in.Status))

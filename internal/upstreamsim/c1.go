@@ -2,8 +2,6 @@ package upstreamsim
 
 import (
 	"crypto/ed25519"
-	"errors"
-	"fmt"
 	"slices"
 	"time"
 )
@@ -32,12 +30,6 @@ const (
 	maxJSONBody = 1 << 20
 )
 
-type apiClient struct {
-	id     string
-	priv   ed25519.PrivateKey
-	secret string
-}
-
 type credential struct {
 	id, appID, connectorID, clientID, displayName string
 	secret                                        string
@@ -55,18 +47,34 @@ func (c *credential) usable(now time.Time) bool {
 
 type accessToken struct {
 	expires time.Time
-	cred    *credential // nil for registered API clients
+	cred    *credential // the connector credential that obtained it, if any
+	root    *rootCred   // the root credential that obtained it, if any
 }
 
-// principal is whoever may authenticate at the token endpoint.
+// principal is whoever may authenticate at the token endpoint: a root
+// credential (personal client or service-principal credential) or a
+// connector credential.
 type principal struct {
 	priv ed25519.PrivateKey
 	cred *credential
+	root *rootCred
+}
+
+// usable reports whether the principal's credential can still authenticate
+// at now: neither revoked (deleted) nor expired.
+func (p *principal) usable(now time.Time) bool {
+	switch {
+	case p.cred != nil:
+		return p.cred.usable(now)
+	case p.root != nil:
+		return p.root.usable(now)
+	}
+	return false
 }
 
 func (s *Server) principalLocked(clientID string) *principal {
-	if c, ok := s.clients[clientID]; ok {
-		return &principal{priv: c.priv}
+	if c, ok := s.rootByClient[clientID]; ok {
+		return &principal{priv: c.priv, root: c}
 	}
 	if c, ok := s.credByClient[clientID]; ok {
 		return &principal{priv: c.priv, cred: c}
@@ -74,25 +82,17 @@ func (s *Server) principalLocked(clientID string) *principal {
 	return nil
 }
 
-// RegisterClient registers an API client allowed to call the C1 connector
-// credential API, with a fresh Ed25519 key, and returns its client secret in
-// the secret-token:conductorone.com:v1:<base64url JWK> form. It fails for an
-// empty or already registered client id.
+// RegisterClient registers an API client allowed to call the C1 API, with a
+// fresh Ed25519 key, and returns its client secret in the
+// secret-token:conductorone.com:v1:<base64url JWK> form. The client is a
+// personal client of DefaultUserID that never expires (RegisterPersonalClient
+// with no options). It fails for an empty or already registered client id.
 func (s *Server) RegisterClient(clientID string) (clientSecret string, err error) {
-	if clientID == "" {
-		return "", errors.New("upstreamsim: empty client id")
-	}
-	priv, secret, err := newClientKey()
+	st, err := s.RegisterPersonalClient(clientID, RootOptions{})
 	if err != nil {
 		return "", err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.principalLocked(clientID) != nil {
-		return "", fmt.Errorf("upstreamsim: client %q is already registered", clientID)
-	}
-	s.clients[clientID] = &apiClient{id: clientID, priv: priv, secret: secret}
-	return secret, nil
+	return st.Secret, nil
 }
 
 // AddBearerToken registers a static bearer token (one "the operator already
@@ -220,13 +220,15 @@ func (s *Server) Credentials(appID, connectorID string) []CredentialState {
 }
 
 // ValidCredential reports whether the pair currently authenticates at the
-// token endpoint: a connector credential that exists, is not revoked and has
-// not expired, or a registered API client, whose secret matches.
+// token endpoint: a connector credential or a root credential (personal
+// client or service-principal credential) that exists, is neither revoked
+// (deleted) nor expired, and whose secret matches. A root credential's
+// allowed source addresses are not considered.
 func (s *Server) ValidCredential(clientID, clientSecret string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.principalLocked(clientID)
-	if p == nil || (p.cred != nil && !p.cred.usable(s.nowLocked())) {
+	if p == nil || !p.usable(s.nowLocked()) {
 		return false
 	}
 	return verifySecret(clientSecret, p.priv) == nil

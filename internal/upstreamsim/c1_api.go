@@ -21,36 +21,77 @@ func (e *c1Error) write(w http.ResponseWriter) {
 	writeC1Error(w, e.status, e.code, e.msg)
 }
 
-var errUnauthenticated = &c1Error{http.StatusUnauthorized, grpcUnauthenticated, "unauthenticated"}
+var (
+	errUnauthenticated   = &c1Error{http.StatusUnauthorized, grpcUnauthenticated, "unauthenticated"}
+	errPermissionDenied  = &c1Error{http.StatusForbidden, grpcPermissionDenied, "permission denied"}
+	errBodyUnreadable    = &c1Error{http.StatusBadRequest, grpcInvalidArgument, "request body unreadable or too large"}
+	errCredentialMissing = &c1Error{http.StatusNotFound, grpcNotFound, "credential not found"}
+)
 
-// authC1Locked checks the request's bearer token. The caller holds s.mu.
-func (s *Server) authC1Locked(r *http.Request, now time.Time) *c1Error {
+// caller is who sent an authenticated C1 API request.
+type caller struct {
+	// userID is the user a personal client or a static bearer token acts
+	// for; "" for a service principal's or a connector's credential.
+	userID string
+	// root is the root credential whose token it is; nil for a static
+	// bearer token and for a connector credential.
+	root *rootCred
+	// conn is the connector credential whose token it is, if any.
+	conn *credential
+}
+
+// callerLocked checks the request's bearer token and says who sent it. A
+// static bearer token acts for DefaultUserID. The caller holds s.mu.
+func (s *Server) callerLocked(r *http.Request, now time.Time) (*caller, *c1Error) {
 	vals := r.Header.Values("Authorization")
 	if len(vals) != 1 {
-		return errUnauthenticated
+		return nil, errUnauthenticated
 	}
 	scheme, tok, ok := strings.Cut(vals[0], " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" || strings.ContainsAny(tok, " \t") {
-		return errUnauthenticated
+		return nil, errUnauthenticated
 	}
 	if s.bearer[tok] {
-		return nil
+		return &caller{userID: DefaultUserID}, nil
 	}
 	t, ok := s.tokens[tok]
 	if !ok {
-		return errUnauthenticated
+		return nil, errUnauthenticated
 	}
 	if !now.Before(t.expires) {
 		delete(s.tokens, tok)
-		return errUnauthenticated
+		return nil, errUnauthenticated
 	}
-	if t.cred != nil {
+	switch {
+	case t.cred != nil:
 		if !t.cred.usable(now) {
-			return errUnauthenticated
+			return nil, errUnauthenticated
 		}
+		return &caller{conn: t.cred}, nil
+	case t.root != nil:
+		if !t.root.usable(now) {
+			return nil, errUnauthenticated
+		}
+		c := &caller{root: t.root}
+		if t.root.kind == RootPersonalClient {
+			c.userID = t.root.userID
+		}
+		return c, nil
+	}
+	return nil, errUnauthenticated
+}
+
+// authC1Locked checks the request's bearer token for the connector
+// credential API. The caller holds s.mu.
+func (s *Server) authC1Locked(r *http.Request, now time.Time) *c1Error {
+	c, e := s.callerLocked(r, now)
+	if e != nil {
+		return e
+	}
+	if c.conn != nil {
 		// A connector credential authenticates a connector, which may not
 		// manage connector credentials.
-		return &c1Error{http.StatusForbidden, grpcPermissionDenied, "permission denied"}
+		return errPermissionDenied
 	}
 	return nil
 }

@@ -96,8 +96,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case p == nil:
 		authErr = errors.New("unknown client")
-	case p.cred != nil && !p.cred.usable(now):
+	case !p.usable(now):
 		authErr = errors.New("client credential is revoked or expired")
+	case p.root != nil && !p.root.allowsSource(r.RemoteAddr):
+		authErr = errors.New("client credential may not be used from this source address")
 	case assertion != "":
 		authErr = s.acceptAssertionLocked(assertion, p.priv.Public().(ed25519.PublicKey), clientID, host, now)
 	default:
@@ -109,9 +111,12 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok := randToken()
-	s.tokens[tok] = &accessToken{expires: now.Add(s.tokenTTL), cred: p.cred}
-	if p.cred != nil {
+	s.tokens[tok] = &accessToken{expires: now.Add(s.tokenTTL), cred: p.cred, root: p.root}
+	switch {
+	case p.cred != nil:
 		p.cred.lastUsedAt = now
+	case p.root != nil:
+		p.root.lastUsedAt = now
 	}
 	ttl := s.tokenTTL
 	s.mu.Unlock()

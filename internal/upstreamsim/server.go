@@ -1,6 +1,9 @@
 // Package upstreamsim simulates the two upstream SaaS APIs the plugin talks to,
 // C1 (ConductorOne) connector credentials and Aitronos personal-connector
-// admin credentials, on a single http.Handler.
+// admin credentials, on a single http.Handler. For C1 it also serves the
+// credentials the plugin itself logs in with, its root credentials: personal
+// clients (/api/v1/iam/personal_clients) and service-principal credentials
+// (/api/v1/service_principals/{id}/credentials).
 //
 // The simulator follows the reference in shared/upstream-api and is meant to be
 // exactly as strict as the real services: authentication, status codes, error
@@ -11,13 +14,50 @@
 // windows, Aitronos expires_in and rate-limit windows) reads the clock given in
 // Options.Now plus any offset added with Advance, so tests never need to sleep.
 //
+// # Root credentials
+//
+// Every API client registered with RegisterClient is a personal client of
+// DefaultUserID that never expires; RegisterPersonalClient and
+// RegisterServicePrincipalCredential register them with an expiry, a user,
+// scoped roles and allowed source networks. The token endpoint refuses
+// (401 invalid_client) a root credential that is deleted or expired, or a
+// login from outside its allowed source networks, and records lastUsedAt on
+// each login; the API refuses (401) the tokens of a deleted or expired one.
+//
+// Who may call the root-credential API: for personal clients, a personal
+// client or a static bearer token, each for its own user (a static token acts
+// for DefaultUserID), never a service principal's credential (403); for a
+// service principal's credentials, a user (a personal client or a static
+// token, as an administrator) or a credential of that same service principal,
+// never another one's (403); an unknown service principal is 404. Connector
+// credentials may call neither (403). Scoped roles are stored, not enforced.
+// Lists leave deleted credentials out and come in pages (page_size, capped at
+// Options.PageSize, and page_token). A service-principal credential must
+// expire within MaxServicePrincipalCredentialLifetime, and requireDpop is
+// refused (400). A created credential's client id is <name>@<host>/pcc for a
+// personal client and <name>@<host>/spc for a service-principal credential.
+//
 // # Control API
 //
 // With Options.Admin set, the same handler serves a JSON control API under
 // /_sim/ so that another process can drive the simulator. Errors are
 // {"error": "..."} with status 400, 404, 405 or 409; successes are 200.
 //
-//	POST   /_sim/c1/clients           {"client_id"} -> {"client_id","client_secret"}
+//	POST   /_sim/c1/clients           {"client_id", optional "user_id","display_name","expires_in":"90m"|"expires_time"
+//	       (RFC 3339),"scoped_roles":[],"allow_source_cidrs":[]} -> a root credential as listed below, with
+//	       "client_secret": registers a personal client (409 when the client id is taken)
+//	POST   /_sim/c1/service-principals {"id"} -> {"id"}
+//	POST   /_sim/c1/service-principal-credentials {"service_principal_id","client_id", optional "display_name",
+//	       "expires_in"|"expires_time" (default and most: 180 days),"scoped_roles","allow_source_cidrs"} -> a root
+//	       credential with "client_secret"
+//	GET    /_sim/c1/root-credentials?kind=personal_client|service_principal_credential&user_id=&service_principal_id=
+//	       -> {"root_credentials":[{"kind","id","client_id","display_name","user_id","service_principal_id",
+//	       "scoped_roles","allow_source_cidrs","created_at","expires_time","last_used_at","deleted","deleted_at",
+//	       "live"}]} (deleted ones included; no secrets; live: neither deleted nor expired now)
+//	GET    /_sim/c1/root-credentials/find?id=|client_id= -> one root credential as listed above (404 if unknown)
+//	POST   /_sim/c1/root-credentials/delete {"id"} or {"client_id"} -> the root credential as listed above;
+//	       deletes it as an administrator would in the C1 UI (a deleted one keeps its deleted_at)
+//	PUT    /_sim/c1/page-size         {"page_size":n} (0 = the default, 50) -> {"page_size"}
 //	POST   /_sim/c1/bearer-tokens     {"token"} -> {}
 //	POST   /_sim/c1/connectors        {"app_id","connector_id"} -> {}
 //	PUT    /_sim/c1/credential-ttl    {"ttl":"4m"} ("0s" = no expiry) -> {"ttl"}
@@ -26,18 +66,30 @@
 //	       "live"}]} (no secrets; live: neither revoked nor expired now)
 //	POST   /_sim/c1/credentials/revoke {"id"} -> the credential as listed above; revokes it as an
 //	       administrator would in the C1 UI (404 for an unknown id; a revoked one keeps its revoked_at)
-//	PUT    /_sim/c1/deleted-credentials {"answer":"deleted_at"|"not_found"} -> {}: how GetCredentials answers
-//	       for a revoked credential (default deleted_at: 200 with deletedAt set)
+//	PUT    /_sim/c1/deleted-credentials {"answer":"deleted_at"|"not_found"} -> {}: how GetCredentials, and the
+//	       read of a personal client, answer for a revoked (deleted) one (default deleted_at: 200 with
+//	       deletedAt set); a deleted service-principal credential always reads as 404
 //	POST   /_sim/c1/validate          {"client_id","client_secret"} -> {"valid":bool}
 //	POST   /_sim/faults               {"op","status","retry_after","body","malformed","latency":"2s","count","commit"} -> {}
 //	DELETE /_sim/faults               -> {}
-//	GET    /_sim/calls                -> {"token":n,"rotate":n,"get":n,"revoke":n,"aitronos":n}
+//	GET    /_sim/calls                -> {"token":n,"rotate":n,"get":n,"revoke":n,"aitronos":n,
+//	       "personal_client_create":n,...}: every operation below
 //	POST   /_sim/aitronos/keys        {"key","state"} (active|expired|deactivated|paused|no_admin; default active) -> {}
 //	PUT    /_sim/aitronos/connections Connection fields in snake_case (credential_id, connection_id, status, access_token,
 //	       is_redacted, extra_headers, ...), with "expires_at" (RFC 3339) or "expires_in" (seconds from now) -> {}
 //	PUT    /_sim/aitronos/rate-limit  {"per_minute":n} (0 = off) -> {}
 //	GET    /_sim/clock                -> {"now"}
 //	POST   /_sim/clock                {"advance":"10m"} -> {"now"}
+//
+// # Operations
+//
+// Calls counts, and Fault.Op (the "op" of /_sim/faults) names, these
+// operations: token, rotate, get, revoke, aitronos; personal_client_create,
+// personal_client_list, personal_client_get, personal_client_delete;
+// sp_credential_create, sp_credential_list, sp_credential_get,
+// sp_credential_delete; and "*" (faults only) for all of them. A fault with
+// Commit carries the operation out (creates or deletes the credential) and
+// then answers the fault instead.
 package upstreamsim
 
 import (
@@ -90,11 +142,37 @@ const (
 	OpRevoke = "revoke"
 	// OpAitronos is either Aitronos admin credentials endpoint.
 	OpAitronos = "aitronos"
+
+	// OpPersonalClientCreate is POST /api/v1/iam/personal_clients.
+	OpPersonalClientCreate = "personal_client_create"
+	// OpPersonalClientList is GET /api/v1/iam/personal_clients.
+	OpPersonalClientList = "personal_client_list"
+	// OpPersonalClientGet is GET /api/v1/iam/personal_clients/{id}.
+	OpPersonalClientGet = "personal_client_get"
+	// OpPersonalClientDelete is DELETE /api/v1/iam/personal_clients/{id}.
+	OpPersonalClientDelete = "personal_client_delete"
+	// OpSPCredentialCreate is POST
+	// /api/v1/service_principals/{service_principal_id}/credentials.
+	OpSPCredentialCreate = "sp_credential_create"
+	// OpSPCredentialList is GET
+	// /api/v1/service_principals/{service_principal_id}/credentials.
+	OpSPCredentialList = "sp_credential_list"
+	// OpSPCredentialGet is GET
+	// /api/v1/service_principals/{service_principal_id}/credentials/{id}.
+	OpSPCredentialGet = "sp_credential_get"
+	// OpSPCredentialDelete is DELETE
+	// /api/v1/service_principals/{service_principal_id}/credentials/{id}.
+	OpSPCredentialDelete = "sp_credential_delete"
+
 	// OpAny, used only as Fault.Op, matches every operation above.
 	OpAny = "*"
 )
 
-var knownOps = map[string]bool{OpToken: true, OpRotate: true, OpGet: true, OpRevoke: true, OpAitronos: true}
+var knownOps = map[string]bool{
+	OpToken: true, OpRotate: true, OpGet: true, OpRevoke: true, OpAitronos: true,
+	OpPersonalClientCreate: true, OpPersonalClientList: true, OpPersonalClientGet: true, OpPersonalClientDelete: true,
+	OpSPCredentialCreate: true, OpSPCredentialList: true, OpSPCredentialGet: true, OpSPCredentialDelete: true,
+}
 
 // Options configure a Server. The zero value is usable and selects the
 // documented defaults.
@@ -124,6 +202,10 @@ type Options struct {
 	// per day. Zero selects DefaultAitronosDailyLimit (10,000); RateLimitOff
 	// (any negative value) turns only the daily limit off.
 	AitronosDailyLimit int
+	// PageSize is the most items a list (personal clients,
+	// service-principal credentials) answers per page, also when the request
+	// asks for more; zero or negative selects DefaultPageSize (50).
+	PageSize int
 	// Admin serves the control API under /_sim/ (see admin.go). Off by
 	// default; cmd/upstream-sim turns it on.
 	Admin bool
@@ -146,9 +228,13 @@ type Server struct {
 	admin      bool
 
 	// C1
-	clients map[string]*apiClient   // registered API clients by client id
-	bearer  map[string]bool         // static bearer tokens
-	tokens  map[string]*accessToken // issued access tokens
+	roots        map[string]*rootCred // root credentials (personal clients, service-principal credentials) by id
+	rootByClient map[string]*rootCred // root credentials by client id
+	rootSeq      int
+	sps          map[string]bool // service principals
+	pageSize     int
+	bearer       map[string]bool         // static bearer tokens
+	tokens       map[string]*accessToken // issued access tokens
 	// usedAssertions holds the jti (or, without one, the whole assertion)
 	// of each client assertion accepted, until the assertion expires.
 	usedAssertions map[string]time.Time
@@ -180,7 +266,10 @@ func New(opts Options) *Server {
 		rateLimit:      opts.AitronosRateLimit,
 		dailyLimit:     opts.AitronosDailyLimit,
 		admin:          opts.Admin,
-		clients:        map[string]*apiClient{},
+		roots:          map[string]*rootCred{},
+		rootByClient:   map[string]*rootCred{},
+		sps:            map[string]bool{},
+		pageSize:       opts.PageSize,
 		bearer:         map[string]bool{},
 		tokens:         map[string]*accessToken{},
 		usedAssertions: map[string]time.Time{},
@@ -195,6 +284,9 @@ func New(opts Options) *Server {
 	}
 	if s.clock == nil {
 		s.clock = time.Now
+	}
+	if s.pageSize <= 0 {
+		s.pageSize = DefaultPageSize
 	}
 	if s.tokenTTL <= 0 {
 		s.tokenTTL = DefaultTokenTTL
@@ -255,6 +347,46 @@ func (s *Server) routes() {
 			methodNotAllowedC1(w, "GET, POST")
 		}
 	})
+	m.HandleFunc("/api/v1/iam/personal_clients", func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet:
+			s.runOp(OpPersonalClientList, w, r, s.rootHandler(RootPersonalClient, s.handleRootList))
+		case http.MethodPost:
+			s.runOp(OpPersonalClientCreate, w, r, s.rootHandler(RootPersonalClient, s.handleRootCreate))
+		default:
+			methodNotAllowedC1(w, "GET, POST")
+		}
+	})
+	m.HandleFunc("/api/v1/iam/personal_clients/{id}", func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet:
+			s.runOp(OpPersonalClientGet, w, r, s.rootHandler(RootPersonalClient, s.handleRootGet))
+		case http.MethodDelete:
+			s.runOp(OpPersonalClientDelete, w, r, s.rootHandler(RootPersonalClient, s.handleRootDelete))
+		default:
+			methodNotAllowedC1(w, "GET, DELETE")
+		}
+	})
+	m.HandleFunc("/api/v1/service_principals/{service_principal_id}/credentials", func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet:
+			s.runOp(OpSPCredentialList, w, r, s.rootHandler(RootServicePrincipalCredential, s.handleRootList))
+		case http.MethodPost:
+			s.runOp(OpSPCredentialCreate, w, r, s.rootHandler(RootServicePrincipalCredential, s.handleRootCreate))
+		default:
+			methodNotAllowedC1(w, "GET, POST")
+		}
+	})
+	m.HandleFunc("/api/v1/service_principals/{service_principal_id}/credentials/{id}", func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet:
+			s.runOp(OpSPCredentialGet, w, r, s.rootHandler(RootServicePrincipalCredential, s.handleRootGet))
+		case http.MethodDelete:
+			s.runOp(OpSPCredentialDelete, w, r, s.rootHandler(RootServicePrincipalCredential, s.handleRootDelete))
+		default:
+			methodNotAllowedC1(w, "GET, DELETE")
+		}
+	})
 	// Aitronos
 	m.HandleFunc("/v1/personal-connectors/admin/credentials/{credential_id}", func(w http.ResponseWriter, r *http.Request) {
 		s.runOp(OpAitronos, w, r, s.aitronosHandler(false))
@@ -307,8 +439,8 @@ func (s *Server) Advance(d time.Duration) {
 	s.offset += d
 }
 
-// Calls reports how many requests reached operation op (OpToken, OpRotate,
-// OpGet, OpRevoke or OpAitronos), whatever their outcome.
+// Calls reports how many requests reached operation op (one of the Op
+// constants other than OpAny), whatever their outcome.
 func (s *Server) Calls(op string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -327,8 +459,8 @@ func (s *Server) allCalls() map[string]int {
 
 // Fault describes a failure to inject into an operation's answers.
 type Fault struct {
-	// Op is the operation to fail: OpToken, OpRotate, OpGet, OpRevoke,
-	// OpAitronos, or OpAny for all of them.
+	// Op is the operation to fail: one of the Op constants, OpAny for all
+	// of them.
 	Op string
 	// Status is the HTTP status to answer with. Zero with Malformed false
 	// means the fault only adds Latency and the request is then served
@@ -455,6 +587,10 @@ func (s *Server) writeFault(op string, w http.ResponseWriter, f *Fault) {
 			body = `{"access_token":"`
 		case OpAitronos:
 			body = `{"connection_id":"conn_`
+		case OpPersonalClientCreate, OpPersonalClientGet:
+			body = `{"personalClient":{"id":"`
+		case OpPersonalClientList, OpSPCredentialList:
+			body = `{"list":[{"id":"`
 		default:
 			body = `{"credential":{"id":"`
 		}
