@@ -6,6 +6,7 @@ package c1
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -48,6 +49,10 @@ type backend struct {
 	// configMu serializes config writes, so that concurrent writes of
 	// different fields cannot lose one another.
 	configMu sync.Mutex
+
+	// rootMu serializes the work on the engine's own credential: its
+	// rotations, reads and deletions upstream (root.go).
+	rootMu sync.Mutex
 
 	// clientsMu guards the cached upstream clients, rebuilt from config on
 	// first use after a config change.
@@ -101,6 +106,7 @@ func newBackend(clock func() time.Time) *backend {
 			SealWrapStorage: []string{
 				configStorageKey,
 				connectorStoragePrefix,
+				rootStorageKey,
 			},
 			// WAL entries stay with the cluster that wrote them: a
 			// performance secondary forwards rotations to the primary, and
@@ -111,6 +117,7 @@ func newBackend(clock func() time.Time) *backend {
 		},
 		Paths: framework.PathAppend(
 			pathConfig(b),
+			pathRotateRoot(b),
 			pathCreds(b),
 			pathRotate(b),
 			pathOAuth(b),
@@ -123,6 +130,7 @@ func newBackend(clock func() time.Time) *backend {
 		PeriodicFunc:      b.periodic,
 		WALRollback:       b.walRollback,
 		WALRollbackMinAge: walRollbackMinAge,
+		RotateCredential:  b.rotateRootByVault,
 		Invalidate:        b.invalidate,
 		Clean:             b.clean,
 		RunningVersion:    Version,
@@ -157,7 +165,12 @@ func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
 		b.mem.reset()
 		return nil
 	}
-	return b.sweep(ctx, req.Storage)
+	// The engine's own credential first: the sweep needs it to work.
+	rootErr := b.maintainRoot(ctx, req.Storage)
+	if rootErr != nil {
+		b.Logger().Warn("maintaining the engine's own credential failed; retrying on the next tick", "error", rootErr)
+	}
+	return errors.Join(rootErr, b.sweep(ctx, req.Storage))
 }
 
 // operation is a path operation with its summary and the verb and suffix of

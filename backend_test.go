@@ -107,6 +107,8 @@ func TestOpenAPIOperationIDs(t *testing.T) {
 		"GET /oauth/by-connection/{connection_id}": "c1-read-oauth-token-by-connection",
 
 		"GET /metrics": "c1-read-metrics",
+
+		"POST /config/rotate-root": "c1-rotate-root",
 	}
 	got := map[string]string{}
 	for path, item := range openAPI(t, e).Paths {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hashicorp/vault/sdk/helper/automatedrotationutil"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/lifecycle"
@@ -48,6 +49,20 @@ type pluginConfig struct {
 	AitronosKeyHeader          string        `json:"aitronos_key_header,omitempty"`
 	AitronosReturnRefreshToken bool          `json:"aitronos_return_refresh_token"`
 	AitronosCacheTTL           time.Duration `json:"aitronos_cache_ttl"`
+	// AitronosAPIKeySetAt is when aitronos_api_key was last written.
+	AitronosAPIKeySetAt time.Time `json:"aitronos_api_key_set_at,omitempty"`
+
+	// RootRotation is the rotation policy of the engine's own credential
+	// (rotation_period, rotation_schedule, rotation_window,
+	// disable_automated_rotation), kept by Vault's rotation manager when
+	// RootRotationManaged, else by the periodic function.
+	RootRotation        automatedrotationutil.AutomatedRotationParams `json:"root_rotation"`
+	RootRotationManaged bool                                          `json:"root_rotation_managed,omitempty"`
+	// RootCredentialTTL is the lifetime of a new root; 0: the old one's.
+	RootCredentialTTL time.Duration `json:"root_credential_ttl,omitempty"`
+	// RootServicePrincipalID names the service principal whose credential
+	// the engine logs in with; empty: a personal client.
+	RootServicePrincipalID string `json:"root_service_principal_id,omitempty"`
 }
 
 // defaultConfig is the config a first write starts from.

@@ -28,6 +28,7 @@ type engineMetrics struct {
 	revocationsHeld    *prometheus.CounterVec
 	lostCredentials    *prometheus.CounterVec
 	outOfBand          *prometheus.CounterVec
+	rootRotations      *prometheus.CounterVec
 	upstreamRequests   *prometheus.CounterVec
 	upstreamLatency    *prometheus.HistogramVec
 	aitronosCache      *prometheus.CounterVec
@@ -59,6 +60,8 @@ func newEngineMetrics() *engineMetrics {
 		outOfBand: counter("credential_out_of_band_revocations_total",
 			"Current credentials that read as revoked upstream, out of band: replaced, or not trusted (verification suspended).",
 			"connector", "action"),
+		rootRotations: counter("root_rotation_events_total",
+			"Events of the engine's own credential: rotated, failed_<outcome>, expiring (warned: near its expiry, not rotated).", "event"),
 		upstreamRequests: counter("upstream_requests_total",
 			"Upstream request attempts, by endpoint and HTTP status (0: no answer).", "endpoint", "status"),
 		upstreamLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -71,7 +74,7 @@ func newEngineMetrics() *engineMetrics {
 			"result"),
 	}
 	m.registry.MustRegister(m.rotations, m.rotationFailures, m.unknownCreates, m.revocations,
-		m.revocationFailures, m.revocationsHeld, m.lostCredentials, m.outOfBand, m.upstreamRequests, m.upstreamLatency, m.aitronosCache)
+		m.revocationFailures, m.revocationsHeld, m.lostCredentials, m.outOfBand, m.rootRotations, m.upstreamRequests, m.upstreamLatency, m.aitronosCache)
 	return m
 }
 
@@ -89,8 +92,16 @@ func (m *engineMetrics) observeAitronosCache(result string) {
 // fleetGauges are the gauges of the managed fleet (the number of
 // connectors and the earliest expiry, zero when none expires), in a
 // registry made for the scrape.
-func fleetGauges(managed int, earliest, now time.Time) *prometheus.Registry {
+func fleetGauges(managed int, earliest, rootExpiry, now time.Time) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
+	if !rootExpiry.IsZero() {
+		root := prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: metricsNamespace, Name: "root_credential_expiry_seconds",
+			Help: "Seconds until the engine's own C1 credential expires (negative once past); absent when it does not expire or is not known yet.",
+		})
+		root.Set(rootExpiry.Sub(now).Seconds())
+		reg.MustRegister(root)
+	}
 	count := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: metricsNamespace, Name: "connectors_managed", Help: "Connectors the engine manages.",
 	})
@@ -109,8 +120,8 @@ func fleetGauges(managed int, earliest, now time.Time) *prometheus.Registry {
 
 // exposition is the Prometheus text exposition of the engine's metrics and
 // the fleet's gauges.
-func (m *engineMetrics) exposition(managed int, earliest, now time.Time) ([]byte, error) {
-	families, err := prometheus.Gatherers{m.registry, fleetGauges(managed, earliest, now)}.Gather()
+func (m *engineMetrics) exposition(managed int, earliest, rootExpiry, now time.Time) ([]byte, error) {
+	families, err := prometheus.Gatherers{m.registry, fleetGauges(managed, earliest, rootExpiry, now)}.Gather()
 	if err != nil {
 		return nil, fmt.Errorf("gathering metrics: %w", err)
 	}

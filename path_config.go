@@ -2,6 +2,7 @@ package c1
 
 import (
 	"context"
+	"maps"
 	"strings"
 	"time"
 
@@ -33,17 +34,29 @@ func pathConfig(b *backend) []*framework.Path {
 			OperationPrefix: "c1",
 		},
 		Fields: map[string]*framework.FieldSchema{
-			"c1_client_id":                  stringSchema("", `C1 OAuth client id, "<name>@<tenant host>/<kind>".`),
-			"c1_client_secret":              secretField(`C1 client secret, "secret-token:conductorone.com:v1:...". Write-only.`),
-			"c1_access_token":               secretField("Static C1 bearer token, instead of client credentials. Write-only."),
-			"c1_server_url":                 stringSchema("", "C1 API URL. Default: https:// and the host of c1_client_id. Plain http only to loopback."),
-			"connector_rotation_period":     durationSchema(defaultRotationPeriod, "Rotate a connector's credential once it is this old: 0 (off) or at least 2m (two periodic runs)."),
-			"rotate_before_expiry":          durationSchema(defaultRotateBeforeExpiry, "Rotate a credential when less than this remains before its expiresTime (or a third of its lifetime, if smaller; never less than two periodic ticks)."),
-			"revoke_grace":                  durationSchema(defaultRevokeGrace, "How long a replaced credential stays valid (and at least until its leases end) before it is revoked upstream."),
-			"revoke_max_delay":              durationSchema(defaultRevokeMaxDelay, "How long past its planned revocation a replaced credential still used upstream may be held back (never past its expiry). 0 never holds one back."),
-			"verify_interval":               durationSchema(defaultVerifyInterval, "How often each current credential is read upstream to notice a revocation made outside Vault: one found revoked is no longer served and is replaced, at most once per interval. A check that finds nothing new writes nothing. 0 turns the check off."),
-			"connector_rotation_schedule":   rotationScheduleField("every connector's credential", "connector_rotation_period"),
-			"connector_rotation_window":     rotationWindowField(),
+			"c1_client_id":                stringSchema("", `C1 OAuth client id, "<name>@<tenant host>/<kind>".`),
+			"c1_client_secret":            secretField(`C1 client secret, "secret-token:conductorone.com:v1:...". Write-only.`),
+			"c1_access_token":             secretField("Static C1 bearer token, instead of client credentials. Write-only."),
+			"c1_server_url":               stringSchema("", "C1 API URL. Default: https:// and the host of c1_client_id. Plain http only to loopback."),
+			"connector_rotation_period":   durationSchema(defaultRotationPeriod, "Rotate a connector's credential once it is this old: 0 (off) or at least 2m (two periodic runs)."),
+			"rotate_before_expiry":        durationSchema(defaultRotateBeforeExpiry, "Rotate a credential when less than this remains before its expiresTime (or a third of its lifetime, if smaller; never less than two periodic ticks)."),
+			"revoke_grace":                durationSchema(defaultRevokeGrace, "How long a replaced credential stays valid (and at least until its leases end) before it is revoked upstream."),
+			"revoke_max_delay":            durationSchema(defaultRevokeMaxDelay, "How long past its planned revocation a replaced credential still used upstream may be held back (never past its expiry). 0 never holds one back."),
+			"verify_interval":             durationSchema(defaultVerifyInterval, "How often each current credential is read upstream to notice a revocation made outside Vault: one found revoked is no longer served and is replaced, at most once per interval. A check that finds nothing new writes nothing. 0 turns the check off."),
+			"connector_rotation_schedule": rotationScheduleField("every connector's credential", "connector_rotation_period"),
+			"connector_rotation_window":   rotationWindowField(),
+			"rotation_period": durationSchema(0, "Rotate the engine's own C1 credential once it is this old: 0 (off) or at least 2m. "+
+				"Excludes rotation_schedule. The engine also rotates it before it expires, by rotate_before_expiry."),
+			"rotation_schedule": stringSchema("", "Rotate the engine's own C1 credential at the times of this cron schedule (5 fields, UTC), "+
+				"instead of by age. An empty string turns it off."),
+			"rotation_window": durationSchema(0, "With rotation_schedule: a rotation of the engine's own credential may start only this long "+
+				"after a scheduled time (at least 1h)."),
+			"disable_automated_rotation": boolSchema(false, "Stop rotating the engine's own C1 credential automatically, by schedule, "+
+				"period or expiry (config/rotate-root still does); the daily warning near its expiry stays."),
+			"rotation_policy":     stringSchema("", "The rotation policy Vault's rotation manager (Vault Enterprise) applies to the engine's own credential."),
+			"root_credential_ttl": durationSchema(0, "Lifetime of a new credential made by rotating the engine's own: 0 keeps the old one's."),
+			"root_service_principal_id": stringSchema("", "The service principal whose credential the engine logs in with; "+
+				"empty when it is a personal client."),
 			"request_timeout":               durationSchema(defaultRequestTimeout, "Timeout of one upstream request attempt."),
 			"max_retries":                   intSchema(defaultMaxRetries, "Retries of an upstream request after a timeout, 429 or 5xx (0 to 10)."),
 			"rotation_concurrency":          intSchema(defaultRotationConcurrency, "How many upstream requests the periodic sweep has in flight at once (1 to 64)."),
@@ -78,7 +91,7 @@ func (b *backend) configRead(ctx context.Context, req *logical.Request, _ *frame
 		return nil, err
 	}
 	serverURL, _ := cfg.c1ServerURL()
-	return &logical.Response{Data: map[string]any{
+	data := map[string]any{
 		"c1_client_id":                  cfg.C1ClientID,
 		"c1_client_secret_set":          cfg.C1ClientSecret != "",
 		"c1_access_token_set":           cfg.C1AccessToken != "",
@@ -98,7 +111,17 @@ func (b *backend) configRead(ctx context.Context, req *logical.Request, _ *frame
 		"aitronos_key_header":           cfg.AitronosKeyHeader,
 		"aitronos_return_refresh_token": cfg.AitronosReturnRefreshToken,
 		"aitronos_cache_ttl":            int64(cfg.AitronosCacheTTL.Seconds()),
-	}}, nil
+		"aitronos_api_key_set_at":       formatTime(cfg.AitronosAPIKeySetAt),
+		"root_credential_ttl":           int64(cfg.RootCredentialTTL.Seconds()),
+		"root_service_principal_id":     cfg.RootServicePrincipalID,
+	}
+	cfg.RootRotation.PopulateAutomatedRotationData(data)
+	root, err := getRoot(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(data, rootStatus(root, cfg, b.now()))
+	return &logical.Response{Data: data}, nil
 }
 
 func (b *backend) configWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -114,6 +137,7 @@ func (b *backend) configWrite(ctx context.Context, req *logical.Request, d *fram
 	if cfg == nil {
 		cfg = defaultConfig()
 	}
+	rotationBefore := cfg.RootRotation
 	if err := applyConfigFields(cfg, d); err != nil {
 		return nil, err
 	}
@@ -123,8 +147,25 @@ func (b *backend) configWrite(ctx context.Context, req *logical.Request, d *fram
 	if err := b.checkClients(cfg); err != nil {
 		return nil, err
 	}
+	if cfg.RootRotation != rotationBefore {
+		if cfg.RootRotationManaged, err = b.registerRootRotation(ctx, req, cfg); err != nil {
+			return nil, err
+		}
+	}
 	if err := b.storeConfig(ctx, req.Storage, cfg); err != nil {
 		return nil, err
+	}
+	// Learn the root's expiry now; what goes wrong is shown in the config
+	// read and retried by the periodic function.
+	if client, cfg, err := b.rootClient(ctx, req.Storage); err == nil {
+		b.rootMu.Lock()
+		_, err = b.refreshRoot(ctx, req.Storage, client, cfg)
+		b.rootMu.Unlock()
+		if err != nil {
+			b.Logger().Warn("reading the engine's own credential upstream failed; retried on the next tick", "error", err)
+			return &logical.Response{Warnings: []string{"the engine's own C1 credential could not be read upstream, so its expiry is not known yet: " +
+				err.Error()}}, nil
+		}
 	}
 	return nil, nil
 }
@@ -150,6 +191,15 @@ func applyConfigFields(cfg *pluginConfig, d *framework.FieldData) error {
 		return err
 	}
 	cfg.Policy = policy.Apply(cfg.Policy)
+	if err := rootRotationFrom(d, cfg); err != nil {
+		return err
+	}
+	if _, ok := d.GetOk("aitronos_api_key"); ok {
+		cfg.AitronosAPIKeySetAt = time.Now().UTC()
+	}
+	if v, ok := d.GetOk("root_service_principal_id"); ok {
+		cfg.RootServicePrincipalID = strings.TrimSpace(v.(string))
+	}
 	durs := map[string]*time.Duration{
 		"verify_interval":    &cfg.VerifyInterval,
 		"request_timeout":    &cfg.RequestTimeout,

@@ -164,7 +164,7 @@ func TestSecretFieldsAreSensitive(t *testing.T) {
 		}
 	}
 	special := e.b.PathsSpecial.SealWrapStorage
-	if len(special) != 2 || special[0] != configStorageKey || special[1] != connectorStoragePrefix {
+	if len(special) != 3 || special[0] != configStorageKey || special[1] != connectorStoragePrefix || special[2] != rootStorageKey {
 		t.Errorf("seal-wrapped storage = %v", special)
 	}
 }

@@ -46,7 +46,11 @@ func (b *backend) metricsRead(ctx context.Context, req *logical.Request, _ *fram
 	if err != nil {
 		return nil, err
 	}
-	body, err := b.metrics.exposition(managed, earliest, b.now())
+	root, err := getRoot(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	body, err := b.metrics.exposition(managed, earliest, root.ExpiresTime, b.now())
 	if err != nil {
 		return nil, err
 	}

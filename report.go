@@ -49,6 +49,13 @@ const (
 	// eventRevokedOutOfBand: a check found the current credential revoked
 	// upstream out of band; it is no longer served and is being replaced.
 	eventRevokedOutOfBand lifecycleEvent = "revoked-out-of-band"
+	// eventRootRotated: the engine's own credential was replaced.
+	eventRootRotated lifecycleEvent = "root-rotated"
+	// eventRootRotateFailed: a rotation of the engine's own credential failed.
+	eventRootRotateFailed lifecycleEvent = "root-rotate-failed"
+	// eventRootExpiring: the engine's own credential nears its expiry and
+	// could not be rotated (warned once a day).
+	eventRootExpiring lifecycleEvent = "root-expiring"
 	// eventVerifySuspended: a credential made to replace one that read as
 	// revoked reads as revoked too: such reads are not trusted, and checks
 	// of the connector no longer act until one finds its credential.
@@ -91,6 +98,13 @@ var eventSpecs = map[lifecycleEvent]eventSpec{
 		func(m *engineMetrics, c, _ string) { m.lostCredentials.WithLabelValues(c).Inc() }},
 	eventRevokedOutOfBand: {hclog.Warn, "the current credential was revoked or deleted upstream, out of band; it is no longer served and is being replaced", true,
 		func(m *engineMetrics, c, _ string) { m.outOfBand.WithLabelValues(c, "replaced").Inc() }},
+	eventRootRotated: {hclog.Warn, "the engine's own C1 credential was rotated", true,
+		func(m *engineMetrics, _, _ string) { m.rootRotations.WithLabelValues("rotated").Inc() }},
+	eventRootRotateFailed: {hclog.Warn, "rotating the engine's own C1 credential failed; the engine keeps its old one", true,
+		func(m *engineMetrics, _, o string) { m.rootRotations.WithLabelValues("failed_" + o).Inc() }},
+	eventRootExpiring: {hclog.Warn, "the engine's own C1 credential nears its expiry and could not be rotated: " +
+		"when it expires, every rotation stops; rotate it (config/rotate-root) or replace it in config", true,
+		func(m *engineMetrics, _, _ string) { m.rootRotations.WithLabelValues("expiring").Inc() }},
 	eventVerifySuspended: {hclog.Warn, "the credential made to replace one found revoked upstream reads as revoked too: such reads are not trusted, " +
 		"verification of the connector is suspended (nothing more is created) until a check finds its credential; check the engine's C1 permissions and the upstream", true,
 		func(m *engineMetrics, c, _ string) { m.outOfBand.WithLabelValues(c, "suspended").Inc() }},
@@ -138,6 +152,39 @@ func (b *backend) report(ctx context.Context, ev lifecycleEvent, k lifecycle.Key
 
 	if spec.send {
 		b.sendEvent(ctx, ev, k, credentialID, outcome)
+	}
+}
+
+// reportRoot logs, counts and announces one event of the engine's own
+// credential, as report does for a connector's.
+func (b *backend) reportRoot(ctx context.Context, ev lifecycleEvent, credentialID string, cause error, extra ...any) {
+	spec := eventSpecs[ev]
+	outcome := ""
+	if cause != nil {
+		outcome = httpx.OutcomeOf(cause).String()
+	}
+	args := []any{"root", true}
+	if credentialID != "" {
+		args = append(args, "credential_id", credentialID)
+	}
+	if outcome != "" {
+		args = append(args, "outcome", outcome)
+	}
+	args = append(args, extra...)
+	if cause != nil {
+		args = append(args, "error", cause)
+	}
+	b.Logger().Log(spec.level, spec.message, args...)
+	spec.count(b.metrics, "", outcome)
+	meta := []string{logical.EventMetadataDataPath, "config"}
+	if credentialID != "" {
+		meta = append(meta, "credential_id", credentialID)
+	}
+	if outcome != "" {
+		meta = append(meta, "outcome", outcome)
+	}
+	if err := logical.SendEvent(context.WithoutCancel(ctx), b, "c1/"+string(ev), meta...); err != nil && !errors.Is(err, framework.ErrNoEvents) {
+		b.Logger().Debug("sending a Vault event failed", "event", "c1/"+string(ev), "error", err)
 	}
 }
 

@@ -278,3 +278,30 @@ func schema(t framework.FieldType, def any, hasDefault bool, desc string) *frame
 	}
 	return s
 }
+
+// rootRotationFrom reads the rotation fields of the engine's own credential
+// (Vault's automated rotation fields) onto cfg. The one written last of a
+// period and a schedule wins, and the result must be one the engine keeps.
+func rootRotationFrom(d *framework.FieldData, cfg *pluginConfig) error {
+	r := &cfg.RootRotation
+	_, periodSet := d.GetOk("rotation_period")
+	schedule, scheduleSet := d.GetOk("rotation_schedule")
+	if err := r.ParseAutomatedRotationFields(d); err != nil {
+		return badRequest("%v", err)
+	}
+	switch {
+	case periodSet && r.RotationPeriod > 0:
+		r.RotationSchedule, r.RotationWindow = "", 0
+	case scheduleSet && schedule.(string) != "":
+		r.RotationPeriod = 0
+	}
+	if err := lifecycle.CheckRotationPeriod(r.RotationPeriod); err != nil {
+		return badRequest("field %q %v", "rotation_period", err)
+	}
+	if v, ok, err := durationField(d, "root_credential_ttl"); err != nil {
+		return err
+	} else if ok {
+		cfg.RootCredentialTTL = v
+	}
+	return validateSchedule(cfg.rootPolicy(), "")
+}

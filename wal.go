@@ -45,19 +45,29 @@ var errRollbackElsewhere = errors.New("storage is not writable here; the active 
 // may stay valid until it expires. Where storage is not writable it does
 // nothing and keeps the entry.
 func (b *backend) walRollback(ctx context.Context, req *logical.Request, kind string, data any) error {
-	if kind != walKindRotation {
+	if kind != walKindRotation && kind != walKindRootRotation {
 		return fmt.Errorf("unknown WAL entry kind %q", kind)
 	}
 	if !b.WriteSafeReplicationState() {
 		return errRollbackElsewhere
 	}
-	var w walRotation
-	raw, err := json.Marshal(data)
-	if err != nil {
-		return fmt.Errorf("decoding rotation WAL entry: %w", err)
+	if kind == walKindRootRotation {
+		var w walRootRotation
+		if err := decodeWAL(data, &w); err != nil {
+			return err
+		}
+		err := b.rollBackRootRotation(ctx, req.Storage, w)
+		if err != nil && b.now().Sub(w.StartedAt) >= walGiveUpAge {
+			b.Logger().Error("giving up the rollback of an interrupted root rotation after "+walGiveUpAge.String()+
+				"; dropping its WAL entry: look in C1 for a credential named "+rootDisplayName(w.RotationID)+" and delete it",
+				"rotation_id", w.RotationID, "started_at", formatTime(w.StartedAt), "error", err)
+			return nil
+		}
+		return err
 	}
-	if err := json.Unmarshal(raw, &w); err != nil {
-		return fmt.Errorf("decoding rotation WAL entry: %w", err)
+	var w walRotation
+	if err := decodeWAL(data, &w); err != nil {
+		return err
 	}
 	k := lifecycle.Key{AppID: w.AppID, ConnectorID: w.ConnectorID}
 	pendingID, err := b.rollBackRotation(ctx, req.Storage, k, w)
@@ -73,6 +83,18 @@ func (b *backend) walRollback(ctx context.Context, req *logical.Request, kind st
 	b.Logger().Error("giving up the rollback of an interrupted rotation after "+walGiveUpAge.String()+"; dropping its WAL entry",
 		"connector", k.String(), "rotation_id", w.RotationID, "started_at", w.StartedAt.Format(time.RFC3339),
 		"not_undone", notUndone, "error", err)
+	return nil
+}
+
+// decodeWAL decodes a WAL entry's data into out.
+func decodeWAL(data, out any) error {
+	raw, err := json.Marshal(data)
+	if err == nil {
+		err = json.Unmarshal(raw, out)
+	}
+	if err != nil {
+		return fmt.Errorf("decoding a WAL entry: %w", err)
+	}
 	return nil
 }
 
