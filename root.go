@@ -161,13 +161,19 @@ func (b *backend) locateRoot(ctx context.Context, client *c1api.Client, cfg *plu
 		}
 	}
 	rc, err := client.FindRootCredential(ctx, cfg.rootScope(), cfg.C1ClientID)
-	if errors.Is(err, c1api.ErrRootCredentialNotFound) {
+	var he *httpx.Error
+	refused := errors.As(err, &he) && (he.Status == http.StatusForbidden || he.Status == http.StatusNotFound)
+	if errors.Is(err, c1api.ErrRootCredentialNotFound) || refused {
 		where := "the personal clients of its user"
 		if cfg.RootServicePrincipalID != "" {
 			where = "the credentials of service principal " + cfg.RootServicePrincipalID
 		}
-		return nil, badRequest("the engine's own credential (client id %s) is not among %s: if it is a service principal's "+
-			"credential, set root_service_principal_id in config", cfg.C1ClientID, where)
+		why := ""
+		if refused {
+			why = fmt.Sprintf(" (the upstream refused to list them: %v)", err)
+		}
+		return nil, badRequest("the engine's own credential (client id %s) is not among %s%s: if it is a service principal's "+
+			"credential, set root_service_principal_id in config", cfg.C1ClientID, where, why)
 	}
 	if err != nil {
 		return nil, upstreamError("finding the engine's own credential", err)
