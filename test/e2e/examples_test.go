@@ -66,7 +66,7 @@ func TestOperatorExamples(t *testing.T) {
 		}
 		tokens[name] = s.Auth.ClientToken
 	}
-	for _, want := range []string{"c1-admin", "c1-consumer", "c1-agent", "c1-oauth-app", "c1-metrics"} {
+	for _, want := range []string{"c1-admin", "c1-consumer", "c1-agent", "c1-oauth-app", "c1-metrics", "c1-root-rotator"} {
 		if tokens[want] == "" {
 			t.Fatalf("docs/examples/policies has no %s.hcl", want)
 		}
@@ -131,6 +131,15 @@ func TestOperatorExamples(t *testing.T) {
 			{"list", mountPath + "/creds", false},
 			{"read", creds("app-123", "conn-456") + "/" + credID, false},
 			{"read", mountPath + "/oauth/by-connection/ca_other", false},
+			{"write", mountPath + "/config/rotate-root", false},
+		},
+		"c1-root-rotator": {
+			{"write", mountPath + "/config/rotate-root", true},
+			{"read", mountPath + "/config", true},
+			{"write", mountPath + "/config", false},
+			{"read", creds("app-123", "conn-456"), false},
+			{"write", mountPath + "/rotate/app-123/conn-456", false},
+			{"list", mountPath + "/creds", false},
 		},
 		"c1-agent": {
 			{"read", creds("app-123", "conn-456"), true},
@@ -162,6 +171,7 @@ func TestOperatorExamples(t *testing.T) {
 			{"read", mountPath + "/rotate/app-123/conn-789", true},
 			{"delete", creds("app-999", "conn-1"), true},
 			{"read", "sys/mounts/" + mountPath + "/tune", true},
+			{"write", mountPath + "/config/rotate-root", true},
 			{"read", "sys/policies/acl/c1-admin", false},
 		},
 	}
