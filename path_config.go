@@ -22,6 +22,15 @@ c1_access_token (a bearer token). c1_server_url defaults to https:// and the hos
 client id. Aitronos: aitronos_api_key, sent in the aitronos_key_header header.
 Secrets are write-only: a read reports only whether they are set. Writing an empty
 string to a secret field clears it.
+
+connector_rotation_period (or connector_rotation_schedule with connector_rotation_window),
+rotate_before_expiry, revoke_grace and revoke_max_delay are the connectors' defaults.
+rotation_period, rotation_schedule, rotation_window and disable_automated_rotation are
+those of the engine's own C1 credential, which it also rotates before it expires
+(write config/rotate-root to rotate it now; root_service_principal_id names the service
+principal when the credential is one of its; root_credential_ttl sets a new one's life).
+A read shows the engine's credential: root_credential_id, root_expires_time,
+root_last_rotation, root_next_rotation, root_pending_deletions, root_last_error.
 `
 
 // pathConfig is the config path.
