@@ -50,6 +50,11 @@ func connectorFields() map[string]*framework.FieldSchema {
 		"revoke_max_delay":     durationSchema(0, "Overrides the config's revoke_max_delay for this connector."),
 		"rotation_schedule":    rotationScheduleField("this connector's credential", "rotation_period"),
 		"rotation_window":      rotationWindowField(),
+		"credential_id": stringSchema("", "Adopt this existing credential of the connector (made outside Vault) "+
+			"instead of creating one; with client_id and client_secret."),
+		"client_id":       stringSchema("", "With credential_id: the adopted credential's client id."),
+		"client_secret":   secretField("With credential_id: the adopted credential's client secret. Write-only."),
+		"replace_current": boolSchema(false, "With credential_id on a managed connector: replace its current credential, which then retires like a rotated one."),
 	})
 }
 
@@ -150,6 +155,10 @@ func (b *backend) credsWrite(ctx context.Context, req *logical.Request, d *frame
 	if err != nil {
 		return nil, err
 	}
+	adopt, err := adoptionFrom(d)
+	if err != nil {
+		return nil, err
+	}
 
 	cfg, err := requireConfig(ctx, req.Storage)
 	if err != nil {
@@ -166,6 +175,12 @@ func (b *backend) credsWrite(ctx context.Context, req *logical.Request, d *frame
 	}
 	if existing != nil && existing.Deregistering {
 		return nil, errDeregistering(k)
+	}
+	if adopt != nil {
+		if err := validateSchedule(o.Apply(cfg.Policy), ""); err != nil {
+			return nil, err
+		}
+		return b.adoptCredential(ctx, req.Storage, k, o, adopt)
 	}
 	if existing != nil && existing.Registered() {
 		_, err := b.updateConnector(ctx, req.Storage, k, func(e *lifecycle.Record) (*lifecycle.Record, error) {

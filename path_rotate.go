@@ -157,6 +157,8 @@ func (b *backend) rotateStatus(ctx context.Context, req *logical.Request, d *fra
 		data["current_credential_id"] = c.ID
 		data["current_expires_time"] = formatTime(c.ExpiresTime)
 		data["current_revoked_upstream_at"] = formatTime(c.RevokedUpstreamAt)
+		data["current_adopted"] = !c.AdoptedAt.IsZero()
+		data["current_adopted_at"] = formatTime(c.AdoptedAt)
 		if due, ok := p.RotationDue(c, b.now()); ok {
 			data["next_rotation"] = formatTime(due)
 		}

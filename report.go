@@ -49,6 +49,9 @@ const (
 	// eventRevokedOutOfBand: a check found the current credential revoked
 	// upstream out of band; it is no longer served and is being replaced.
 	eventRevokedOutOfBand lifecycleEvent = "revoked-out-of-band"
+	// eventAdopted: a connector's existing credential, made outside Vault,
+	// was taken over as its current credential.
+	eventAdopted lifecycleEvent = "adopt"
 	// eventRootRotated: the engine's own credential was replaced.
 	eventRootRotated lifecycleEvent = "root-rotated"
 	// eventRootRotateFailed: a rotation of the engine's own credential failed.
@@ -98,6 +101,8 @@ var eventSpecs = map[lifecycleEvent]eventSpec{
 		func(m *engineMetrics, c, _ string) { m.lostCredentials.WithLabelValues(c).Inc() }},
 	eventRevokedOutOfBand: {hclog.Warn, "the current credential was revoked or deleted upstream, out of band; it is no longer served and is being replaced", true,
 		func(m *engineMetrics, c, _ string) { m.outOfBand.WithLabelValues(c, "replaced").Inc() }},
+	eventAdopted: {hclog.Info, "an existing connector credential was adopted as the current one", true,
+		func(*engineMetrics, string, string) {}},
 	eventRootRotated: {hclog.Warn, "the engine's own C1 credential was rotated", true,
 		func(m *engineMetrics, _, _ string) { m.rootRotations.WithLabelValues("rotated").Inc() }},
 	eventRootRotateFailed: {hclog.Warn, "rotating the engine's own C1 credential failed; the engine keeps its old one", true,

@@ -313,3 +313,75 @@ func (b *backend) recordError(ctx context.Context, s logical.Storage, k lifecycl
 		b.Logger().Warn("recording a connector error", "connector", k.String(), "error", err)
 	}
 }
+
+// adoptCredential takes over a connector's existing credential, made
+// outside Vault, as its current one. Nothing is stored, and nothing created
+// upstream, unless the upstream confirms it: a login with the offered client
+// id and secret succeeds, and a read of the credential under the connector
+// answers, not deleted nor expired, with that client id. A current
+// credential it replaces (replace_current) retires like a rotated one. The
+// caller holds the op lock.
+func (b *backend) adoptCredential(ctx context.Context, s logical.Storage, k lifecycle.Key, o lifecycle.Overrides, a *adoption) (*logical.Response, error) {
+	existing, err := b.getRecord(ctx, s, k)
+	if err != nil {
+		return nil, err
+	}
+	switch lifecycle.DecideAdopt(existing, a.replace) {
+	case lifecycle.AdoptConflict:
+		return nil, logical.CodedError(http.StatusConflict, fmt.Sprintf("connector %s is managed already: "+
+			"set replace_current=true to replace its current credential (which then retires like a rotated one)", k))
+	case lifecycle.AdoptDeregistering:
+		return nil, errDeregistering(k)
+	}
+	client, cfg, err := b.c1Client(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	var ev lifecycle.AdoptionEvidence
+	cred, err := client.GetCredential(ctx, k.AppID, k.ConnectorID, a.credentialID)
+	switch {
+	case err == nil:
+		ev.Found, ev.AppID, ev.ConnectorID, ev.ClientID = true, cred.AppID, cred.ConnectorID, cred.ClientID
+		ev.DeletedAt, ev.ExpiresTime = cred.DeletedAt, cred.ExpiresTime
+		a.adoptedCreated, a.adoptedExpires = cred.CreatedAt, cred.ExpiresTime
+	case !httpx.IsNotFound(err):
+		return nil, upstreamError(fmt.Sprintf("reading credential %s of connector %s to adopt it", a.credentialID, k), err)
+	}
+	if err := b.loginWith(ctx, cfg, a.clientID, a.clientSecret); err == nil {
+		ev.LoggedIn = true
+	} else if he := (*httpx.Error)(nil); !errors.As(err, &he) || he.Status < 400 || he.Status > 499 {
+		return nil, upstreamError("logging in with the credential to adopt", err)
+	}
+	now := b.now()
+	if field, why := ev.Problem(k, a.clientID, now); field != "" {
+		return nil, badRequest("field %q: %s; nothing was stored", field, why)
+	}
+	adopted := &lifecycle.Credential{ID: a.credentialID, ClientID: a.clientID, ClientSecret: a.clientSecret,
+		CreatedAt: a.adoptedCreated.UTC(), ExpiresTime: a.adoptedExpires.UTC()}
+	if adopted.CreatedAt.IsZero() {
+		adopted.CreatedAt = now
+	}
+	var replaced *lifecycle.Credential
+	rec, err := b.updateConnector(ctx, s, k, func(e *lifecycle.Record) (*lifecycle.Record, error) {
+		if e == nil {
+			e = lifecycle.NewRecord(k, o, now)
+		} else {
+			merged := e.Overrides
+			merged.Merge(o)
+			e.Overrides = merged
+		}
+		replaced = e.Adopt(adopted, policyFor(cfg, e), now)
+		return e, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storing the adopted credential of connector %s: %w", k, err)
+	}
+	b.report(ctx, eventAdopted, k, adopted.ID, nil, "expires_time", formatTime(adopted.ExpiresTime))
+	data := credentialSummary(k, rec.Current)
+	data["adopted_at"] = formatTime(now)
+	if replaced != nil {
+		data["previous_credential_id"] = replaced.ID
+		data["previous_revoke_at"] = formatTime(replaced.RevokeAt)
+	}
+	return &logical.Response{Data: data}, nil
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/c1api"
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/lifecycle"
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/upstreamsim"
 )
@@ -395,5 +396,163 @@ func TestCompletingRegistrationAppliesItsOverrides(t *testing.T) {
 	if fmt.Sprint(st["revoke_grace"]) != "7200" || fmt.Sprint(st["rotation_period"]) != "10800" {
 		t.Errorf("after the completing registration with revoke_grace=2h and rotation_period=3h the status says "+
 			"revoke_grace %v, rotation_period %v; want 7200 and 10800", st["revoke_grace"], st["rotation_period"])
+	}
+}
+
+// outsideCredential creates a credential of connector app/conn upstream as
+// an operator would, outside Vault, and returns it with its secret.
+func (e *testEnv) outsideCredential(app, conn string) *c1api.Credential {
+	e.t.Helper()
+	c, err := c1api.New(c1api.Config{ServerURL: e.url, ClientID: e.clientID, ClientSecret: e.clientSecret, Now: e.clock.Now})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cred, err := c.RotateCredential(context.Background(), app, conn)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return cred
+}
+
+func adoptData(c *c1api.Credential) map[string]any {
+	return map[string]any{"credential_id": c.ID, "client_id": c.ClientID, "client_secret": c.ClientSecret}
+}
+
+func TestAdoptTakesOverAnExistingCredential(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 48 * time.Hour})
+	e.configure(map[string]any{"revoke_grace": "10m", "verify_interval": 0})
+	outside := e.outsideCredential(testApp, testConnector)
+	creates := e.sim.Calls(upstreamsim.OpRotate)
+	resp := e.mustDo(logical.UpdateOperation, credsPath, adoptData(outside))
+	if e.sim.Calls(upstreamsim.OpRotate) != creates {
+		t.Fatal("adopting created a credential upstream")
+	}
+	for k, v := range resp.Data {
+		if strings.Contains(fmt.Sprint(v), outside.ClientSecret) {
+			t.Errorf("the answer's %s carries the secret", k)
+		}
+	}
+	if resp.Data["credential_id"] != outside.ID || resp.Data["adopted_at"] == "" {
+		t.Fatalf("answer %v", resp.Data)
+	}
+	read := e.mustDo(logical.ReadOperation, credsPath, nil)
+	if read.Data["credential_id"] != outside.ID || read.Data["client_secret"] != outside.ClientSecret {
+		t.Fatalf("the read serves %v", read.Data["credential_id"])
+	}
+	if end := e.clock.Now().Add(read.Secret.TTL); end.After(outside.ExpiresTime) {
+		t.Errorf("the lease ends %s, after the adopted credential expires %s", end, outside.ExpiresTime)
+	}
+	st := e.mustDo(logical.ReadOperation, rotatePath, nil)
+	if st.Data["current_adopted"] != true || st.Data["current_adopted_at"] == "" {
+		t.Errorf("the status does not say the credential was adopted: %v %v", st.Data["current_adopted"], st.Data["current_adopted_at"])
+	}
+	// From then on it is like any other: rotated, then revoked once its
+	// grace has passed and the lease issued for it has ended.
+	e.mustDo(logical.UpdateOperation, rotatePath, nil)
+	retired := e.connector().Find(outside.ID)
+	if e.connector().StateOf(outside.ID) != lifecycle.StateRetiring || e.revoked(outside.ID) {
+		t.Fatal("the adopted credential is not retiring after the rotation")
+	}
+	if end := e.clock.Now().Add(read.Secret.TTL); retired.RevokeAt.Before(end) {
+		t.Errorf("its revocation at %s comes before the end of its lease %s", retired.RevokeAt, end)
+	}
+	e.clock.Advance(retired.RevokeAt.Sub(e.clock.Now()) - time.Minute)
+	e.mustTick()
+	if e.revoked(outside.ID) {
+		t.Fatal("the adopted credential was revoked before its lease ended")
+	}
+	e.clock.Advance(2 * time.Minute)
+	e.mustTick()
+	if !e.revoked(outside.ID) {
+		t.Error("the adopted credential was not revoked once its lease ended")
+	}
+}
+
+func TestAdoptRefusesBadInputAndStoresNothing(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 48 * time.Hour})
+	e.configure(map[string]any{"max_retries": 0, "verify_interval": 0})
+	e.sim.AddConnector(testApp, "other")
+	good := e.outsideCredential(testApp, testConnector)
+	otherConn := e.outsideCredential(testApp, "other")
+	deleted := e.outsideCredential(testApp, testConnector)
+	e.sim.RevokeOutOfBand(deleted.ID)
+	another := e.outsideCredential(testApp, testConnector)
+	with := func(edit func(map[string]any)) map[string]any {
+		d := adoptData(good)
+		edit(d)
+		return d
+	}
+	creates := e.sim.Calls(upstreamsim.OpRotate)
+	for _, tc := range []struct {
+		name   string
+		data   map[string]any
+		status int
+		field  string
+	}{
+		{"a secret that does not parse", with(func(d map[string]any) { d["client_secret"] = "secret-token:x:v1:notakey" }), 400, "client_secret"},
+		{"a secret of another key", with(func(d map[string]any) { d["client_secret"] = otherConn.ClientSecret }), 400, "client_secret"},
+		{"a client id that does not parse", with(func(d map[string]any) { d["client_id"] = "no-at-sign" }), 400, "client_id"},
+		{"an unknown credential id", with(func(d map[string]any) { d["credential_id"] = "nosuchcredential" }), 400, "credential_id"},
+		{"another connector's credential", adoptData(otherConn), 400, "credential_id"},
+		{"a deleted credential", adoptData(deleted), 400, "credential_id"},
+		{"a client id that differs", with(func(d map[string]any) { d["credential_id"] = another.ID }), 400, "client_id"},
+		{"client_secret missing", with(func(d map[string]any) { delete(d, "client_secret") }), 400, "client_secret"},
+		{"replace_current alone", map[string]any{"replace_current": true}, 400, "replace_current"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := e.do(logical.UpdateOperation, credsPath, tc.data)
+			if statusOf(err) != tc.status || !strings.Contains(err.Error(), tc.field) {
+				t.Fatalf("status %d, error %v; want a %d naming %s", statusOf(err), err, tc.status, tc.field)
+			}
+			if secret, _ := tc.data["client_secret"].(string); secret != "" && strings.Contains(err.Error(), secret) {
+				t.Error("the error quotes the secret")
+			}
+			if e.connector() != nil {
+				t.Fatal("a record was stored")
+			}
+		})
+	}
+	// An expired credential.
+	e.clock.Advance(49 * time.Hour)
+	if _, err := e.do(logical.UpdateOperation, credsPath, adoptData(good)); statusOf(err) != 400 ||
+		!strings.Contains(err.Error(), "credential_id") && !strings.Contains(err.Error(), "client_secret") {
+		t.Errorf("an expired credential: %v", err)
+	}
+	// The upstream could not be asked: a 502, nothing stored.
+	fresh := e.outsideCredential(testApp, testConnector)
+	e.sim.InjectFault(upstreamsim.Fault{Op: upstreamsim.OpGet, Status: 500, Count: 1})
+	if _, err := e.do(logical.UpdateOperation, credsPath, adoptData(fresh)); statusOf(err) != http.StatusBadGateway {
+		t.Errorf("an upstream that fails: %v, want a 502", err)
+	}
+	if e.connector() != nil {
+		t.Error("a record was stored")
+	}
+	if got := e.sim.Calls(upstreamsim.OpRotate); got != creates+1 {
+		t.Errorf("%d creates upstream besides the test's own", got-creates-1)
+	}
+}
+
+func TestAdoptOntoAManagedConnector(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{CredentialTTL: 48 * time.Hour})
+	first := e.configureAndRegister(map[string]any{"revoke_grace": "10m", "verify_interval": 0})
+	outside := e.outsideCredential(testApp, testConnector)
+	_, err := e.do(logical.UpdateOperation, credsPath, adoptData(outside))
+	if statusOf(err) != http.StatusConflict || !strings.Contains(err.Error(), "replace_current") {
+		t.Fatalf("adopting onto a managed connector: %v, want a 409 naming replace_current", err)
+	}
+	if e.connector().Current.ID != first {
+		t.Fatal("the refused adoption changed the record")
+	}
+	data := adoptData(outside)
+	data["replace_current"] = true
+	resp := e.mustDo(logical.UpdateOperation, credsPath, data)
+	rec := e.connector()
+	if rec.Current.ID != outside.ID || rec.StateOf(first) != lifecycle.StateRetiring || resp.Data["previous_credential_id"] != first {
+		t.Fatalf("after replacing: current %s, the replaced one %v, answer %v", rec.Current.ID, rec.StateOf(first), resp.Data)
+	}
+	e.clock.Advance(11 * time.Minute)
+	e.mustTick()
+	if !e.revoked(first) {
+		t.Error("the replaced credential was not revoked like a rotated one")
 	}
 }

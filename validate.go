@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/hashicorp/vault/sdk/rotation"
 
+	"github.com/vault-plugin-c1/vault-plugin-c1/internal/c1api"
 	"github.com/vault-plugin-c1/vault-plugin-c1/internal/lifecycle"
 )
 
@@ -304,4 +305,50 @@ func rootRotationFrom(d *framework.FieldData, cfg *pluginConfig) error {
 		cfg.RootCredentialTTL = v
 	}
 	return validateSchedule(cfg.rootPolicy(), "")
+}
+
+// adoption is a request to take over a connector's existing credential.
+type adoption struct {
+	credentialID, clientID, clientSecret string
+	replace                              bool
+	// adoptedCreated and adoptedExpires are the credential's times, as the
+	// upstream reported them.
+	adoptedCreated, adoptedExpires time.Time
+}
+
+// adoptionFrom reads the adoption fields of a creds write; nil when the
+// request does not adopt. Each is checked before anything is asked
+// upstream, and a message never quotes the secret.
+func adoptionFrom(d *framework.FieldData) (*adoption, error) {
+	a := &adoption{}
+	set := 0
+	for name, dst := range map[string]*string{"credential_id": &a.credentialID, "client_id": &a.clientID, "client_secret": &a.clientSecret} {
+		if v, ok := d.GetOk(name); ok {
+			*dst = strings.TrimSpace(v.(string))
+			set++
+		}
+	}
+	replace, replaceSet := d.GetOk("replace_current")
+	if set == 0 {
+		if replaceSet {
+			return nil, badRequest("field \"replace_current\" applies only when adopting a credential (credential_id, client_id, client_secret)")
+		}
+		return nil, nil
+	}
+	a.replace = replaceSet && replace.(bool)
+	for name, v := range map[string]string{"credential_id": a.credentialID, "client_id": a.clientID, "client_secret": a.clientSecret} {
+		if v == "" {
+			return nil, badRequest("field %q is required to adopt a credential (with credential_id, client_id and client_secret)", name)
+		}
+	}
+	if err := checkID("credential_id", a.credentialID); err != nil {
+		return nil, err
+	}
+	if err := c1api.ValidateClientID(a.clientID); err != nil {
+		return nil, badRequest("field \"client_id\": %v", err)
+	}
+	if _, err := c1api.ParseClientSecret(a.clientSecret); err != nil {
+		return nil, badRequest("field \"client_secret\": %v", err)
+	}
+	return a, nil
 }

@@ -31,6 +31,9 @@ type Credential struct {
 	// RevokedUpstreamAt is when a check found this current credential
 	// revoked upstream out of band: from then on it is not served.
 	RevokedUpstreamAt time.Time `json:"revoked_upstream_at,omitempty"`
+	// AdoptedAt is when the engine took over this credential, made outside
+	// it; zero for one it created.
+	AdoptedAt time.Time `json:"adopted_at,omitempty"`
 }
 
 // Record is the stored state of one managed C1 connector.
