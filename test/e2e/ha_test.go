@@ -79,6 +79,21 @@ func TestHA(t *testing.T) {
 		t.Errorf("registration and rotation through standbys made %d credentials upstream, want 2", n)
 	}
 
+	// The engine's own credential, rotated through a standby: the active
+	// node does it, and every node then serves with the new one.
+	e.v = standbys[1]
+	root := e.v.write(mountPath+"/config/rotate-root", nil)
+	if str(root, "credential_id") == "" || str(root, "previous_credential_id") == "" {
+		t.Fatalf("rotate-root through a standby answered %v", root.Data)
+	}
+	e.v = standbys[0]
+	if got := str(e.v.read(mountPath+"/config"), "root_credential_id"); got != str(root, "credential_id") {
+		t.Errorf("after rotate-root through a standby the config names root %s, want %s", got, str(root, "credential_id"))
+	}
+	if got := e.readCreds(app, viaStandby); got.credentialID != rotated {
+		t.Errorf("a read after the root rotation served %s, want %s", got.credentialID, rotated)
+	}
+
 	// Connectors due just before the next periodic tick of the active node.
 	const sweepConnectors = 3
 	regStart := time.Now()
