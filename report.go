@@ -141,6 +141,9 @@ func (b *backend) report(ctx context.Context, ev lifecycleEvent, k lifecycle.Key
 	}
 
 	args := []any{"connector", k.String()}
+	if k == rootSubject {
+		args = []any{"root", true}
+	}
 	if credentialID != "" {
 		args = append(args, "credential_id", credentialID)
 	}
@@ -153,44 +156,20 @@ func (b *backend) report(ctx context.Context, ev lifecycleEvent, k lifecycle.Key
 	}
 	b.Logger().Log(spec.level, message, args...)
 
-	spec.count(b.metrics, k.String(), outcome)
+	spec.count(b.metrics, k.String(), outcome) // the root's counters take no connector
 
 	if spec.send {
 		b.sendEvent(ctx, ev, k, credentialID, outcome)
 	}
 }
 
-// reportRoot logs, counts and announces one event of the engine's own
-// credential, as report does for a connector's.
+// rootSubject is the key report takes for an event of the engine's own
+// credential rather than a connector's.
+var rootSubject = lifecycle.Key{}
+
+// reportRoot reports one event of the engine's own credential.
 func (b *backend) reportRoot(ctx context.Context, ev lifecycleEvent, credentialID string, cause error, extra ...any) {
-	spec := eventSpecs[ev]
-	outcome := ""
-	if cause != nil {
-		outcome = httpx.OutcomeOf(cause).String()
-	}
-	args := []any{"root", true}
-	if credentialID != "" {
-		args = append(args, "credential_id", credentialID)
-	}
-	if outcome != "" {
-		args = append(args, "outcome", outcome)
-	}
-	args = append(args, extra...)
-	if cause != nil {
-		args = append(args, "error", cause)
-	}
-	b.Logger().Log(spec.level, spec.message, args...)
-	spec.count(b.metrics, "", outcome)
-	meta := []string{logical.EventMetadataDataPath, "config"}
-	if credentialID != "" {
-		meta = append(meta, "credential_id", credentialID)
-	}
-	if outcome != "" {
-		meta = append(meta, "outcome", outcome)
-	}
-	if err := logical.SendEvent(context.WithoutCancel(ctx), b, "c1/"+string(ev), meta...); err != nil && !errors.Is(err, framework.ErrNoEvents) {
-		b.Logger().Debug("sending a Vault event failed", "event", "c1/"+string(ev), "error", err)
-	}
+	b.report(ctx, ev, rootSubject, credentialID, cause, extra...)
 }
 
 // sendEvent sends a Vault event for ev. Its metadata names the connector,
@@ -202,6 +181,10 @@ func (b *backend) sendEvent(ctx context.Context, ev lifecycleEvent, k lifecycle.
 		"app_id", k.AppID,
 		"connector_id", k.ConnectorID,
 	}
+	eventType := eventTypePrefix + string(ev)
+	if k == rootSubject {
+		meta, eventType = []string{logical.EventMetadataDataPath, "config"}, "c1/"+string(ev)
+	}
 	if credentialID != "" {
 		meta = append(meta, "credential_id", credentialID)
 	}
@@ -211,8 +194,8 @@ func (b *backend) sendEvent(ctx context.Context, ev lifecycleEvent, k lifecycle.
 	if ev == eventRotated || ev == eventRevoked {
 		meta = append(meta, logical.EventMetadataModified, "true")
 	}
-	err := logical.SendEvent(context.WithoutCancel(ctx), b, eventTypePrefix+string(ev), meta...)
+	err := logical.SendEvent(context.WithoutCancel(ctx), b, eventType, meta...)
 	if err != nil && !errors.Is(err, framework.ErrNoEvents) {
-		b.Logger().Debug("sending a Vault event failed", "event", eventTypePrefix+string(ev), "connector", k.String(), "error", err)
+		b.Logger().Debug("sending a Vault event failed", "event", eventType, "connector", k.String(), "error", err)
 	}
 }

@@ -89,6 +89,15 @@ func TestRotateRootReplacesTheEnginesCredential(t *testing.T) {
 	if !strings.Contains(e.logs.String(), "the engine's own C1 credential was rotated") {
 		t.Error("no WARN log of the root rotation")
 	}
+	e.events.Lock()
+	sent := false
+	for _, ev := range e.events.Events {
+		sent = sent || string(ev.Type) == "c1/root-rotated"
+	}
+	e.events.Unlock()
+	if !sent {
+		t.Error("no c1/root-rotated Vault event")
+	}
 	if len(e.walKeys()) != 0 {
 		t.Error("a WAL entry is left")
 	}
