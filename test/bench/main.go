@@ -2,8 +2,10 @@
 // and writes the figures to docs/performance.md: read latency against KV v2
 // and a minimal leased plugin (the floor, built from ./floorplugin), upstream
 // calls of concurrent read bursts, C1 logins, the rotation sweep against its
-// ideal time, and the periodic function's CPU time and memory at 1,000 and
-// 10,000 managed connectors. `make bench` runs it.
+// ideal time, the periodic function's CPU time and memory at 1,000 and
+// 10,000 managed connectors, and a minute of the largest fleet, unchanged,
+// with and without the upstream checks of the current credentials (its
+// storage writes, upstream reads and CPU time). `make bench` runs it.
 package main
 
 import (
@@ -257,6 +259,11 @@ func (b *bench) ticks(r *report) error {
 	r.logins = loginResult{
 		logins: b.up.sim.Calls(upstreamsim.OpToken) - tokens, calls: b.up.sim.Calls(upstreamsim.OpRotate) - rotations,
 		elapsed: time.Since(loginStart), tokenLife: upstreamsim.DefaultTokenTTL,
+	}
+	// The same fleet, unchanged, for a minute with and without the upstream
+	// checks of the current credentials (verify.go).
+	if err := b.verify(r, pid, &mount, &other, have); err != nil {
+		return err
 	}
 	return b.v.api.Sys().Unmount(mount)
 }

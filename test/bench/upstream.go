@@ -82,3 +82,6 @@ func (u *upstream) callsSince(before map[string]int) int {
 	}
 	return n
 }
+
+// total is the simulator's count of calls of every kind.
+func (u *upstream) total() int { return u.callsSince(nil) }

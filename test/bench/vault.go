@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -27,6 +28,10 @@ type devVault struct {
 	cmd       *exec.Cmd
 	api       *api.Client
 	http      *http.Client // keep-alive client for timed reads
+	// up is when the server first answered healthy. Vault's rollback
+	// manager starts its one-minute ticker while it unseals, just before:
+	// its own periodic runs of every mount fall at about up + k minutes.
+	up time.Time
 }
 
 // startDevVault starts `vault server -dev` on a free loopback port with
@@ -67,6 +72,7 @@ func startDevVault(bin, dir string) (*devVault, error) {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
+				v.up = time.Now()
 				return v, nil
 			}
 		}
@@ -164,6 +170,64 @@ func (v *devVault) remount(from, to string) error {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// nextOwnTick is the first of Vault's own periodic runs (the rollback
+// manager's one-minute ticker, started as the server came up) at or after t.
+func (v *devVault) nextOwnTick(t time.Time) time.Time {
+	n := t.Sub(v.up) / time.Minute
+	if next := v.up.Add(n * time.Minute); !next.Before(t) {
+		return next
+	}
+	return v.up.Add((n + 1) * time.Minute)
+}
+
+// counters reads Vault's telemetry in the Prometheus format (a dev server
+// keeps it, prometheus_retention_time 24h) and returns its unlabelled
+// samples: cumulative counts such as vault_barrier_put_count.
+func (v *devVault) counters() (map[string]float64, error) {
+	req, err := http.NewRequest(http.MethodGet, v.addr+"/v1/sys/metrics?format=prometheus", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("X-Vault-Token", v.token)
+	resp, err := v.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("read sys/metrics: %s: %s", resp.Status, firstLine(string(body)))
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		name, value, ok := strings.Cut(line, " ")
+		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
+			continue
+		}
+		if f, err := strconv.ParseFloat(strings.TrimSpace(value), 64); err == nil {
+			out[name] = f
+		}
+	}
+	return out, nil
+}
+
+// mounts is the number of secrets engine and auth mounts: Vault's rollback
+// manager runs the periodic function of each of them once a minute.
+func (v *devVault) mounts() (int, error) {
+	m, err := v.api.Sys().ListMounts()
+	if err != nil {
+		return 0, err
+	}
+	a, err := v.api.Sys().ListAuth()
+	if err != nil {
+		return 0, err
+	}
+	return len(m) + len(a), nil
 }
 
 func firstLine(s string) string {
