@@ -273,7 +273,7 @@ func (b *bench) ticks(r *report) error {
 func (b *bench) sweep(r *report) error {
 	const mount = "c1sweep"
 	b.up.sim.SetCredentialTTL(0) // credentials that never expire: due only by age
-	if err := b.mount(mount, map[string]any{"rotation_period": 0, "revoke_grace": "24h", "verify_interval": 0,
+	if err := b.mount(mount, map[string]any{"connector_rotation_period": 0, "revoke_grace": "24h", "verify_interval": 0,
 		"rotation_concurrency": sweepConcurrency}); err != nil {
 		return err
 	}
@@ -287,7 +287,7 @@ func (b *bench) sweep(r *report) error {
 	before := b.up.sim.Calls(upstreamsim.OpRotate)
 	// A schedule that fires every minute makes every credential due at the
 	// next minute boundary (a rotation period under two ticks is refused).
-	if err := b.configure(mount, map[string]any{"rotation_schedule": "* * * * *"}); err != nil {
+	if err := b.configure(mount, map[string]any{"connector_rotation_schedule": "* * * * *"}); err != nil {
 		return err
 	}
 	time.Sleep(time.Until(time.Now().Truncate(time.Minute).Add(time.Minute + time.Second)))
@@ -295,7 +295,7 @@ func (b *bench) sweep(r *report) error {
 	if err := b.v.remount(mount, mount+"-moved"); err != nil {
 		return err
 	}
-	if err := b.configure(mount+"-moved", map[string]any{"rotation_schedule": ""}); err != nil {
+	if err := b.configure(mount+"-moved", map[string]any{"connector_rotation_schedule": ""}); err != nil {
 		return err
 	}
 	span, inFlight := b.up.rot.span()
