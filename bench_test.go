@@ -145,8 +145,8 @@ func liveHeap() int64 {
 // BenchmarkVerificationOfAnUnchangedFleet runs a periodic tick a minute over
 // a thousand connectors whose credentials are all valid, with the default
 // verify_interval, for a whole interval after a first one: each connector is
-// checked upstream once, spread over the ticks, and a check that finds what
-// the last one found writes nothing to storage.
+// checked upstream once, spread over the ticks, and a check that finds the
+// credential valid, as before, writes nothing to storage.
 func BenchmarkVerificationOfAnUnchangedFleet(b *testing.B) {
 	const connectors = 1000
 	e := newTestEnv(b, upstreamsim.Options{CredentialTTL: 720 * time.Hour})
@@ -168,7 +168,7 @@ func BenchmarkVerificationOfAnUnchangedFleet(b *testing.B) {
 			}
 		}
 	}
-	interval() // the first check of each connector stores its first result
+	interval() // a first interval: each connector's first check
 	counted := e.countStorage()
 	gets := e.sim.Calls(upstreamsim.OpGet)
 	b.ResetTimer()

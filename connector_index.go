@@ -116,7 +116,7 @@ func (m *memory) noteChecked(k lifecycle.Key, at time.Time) {
 // upstream: the record's time, or the later check memory remembers.
 func (b *backend) lastVerified(k lifecycle.Key, e *lifecycle.Record) time.Time {
 	last := e.LastVerified
-	if e.LastVerifyResult != lifecycle.CheckResultValid {
+	if e.LastVerifyResult != lifecycle.CheckResultValid && e.LastVerifyResult != "" {
 		return last
 	}
 	b.mem.mu.Lock()

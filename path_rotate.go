@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -145,7 +146,7 @@ func (b *backend) rotateStatus(ctx context.Context, req *logical.Request, d *fra
 		"revoke_grace":               int64(p.RevokeGrace.Seconds()),
 		"revoke_max_delay":           int64(p.RevokeMaxDelay.Seconds()),
 		"last_verified":              formatTime(b.lastVerified(k, e)),
-		"last_verify_result":         e.LastVerifyResult,
+		"last_verify_result":         lastVerifyResult(e, b.lastVerified(k, e)),
 		"verification_suspended":     e.VerifySuspended != "",
 		"verification_suspended_at":  formatTime(e.VerifySuspendedAt),
 		"verification_suspended_why": e.VerifySuspended,
@@ -197,4 +198,13 @@ func (b *backend) rotateStatus(ctx context.Context, req *logical.Request, d *fra
 		data["next_periodic_create"] = formatTime(at)
 	}
 	return &logical.Response{Data: data}, nil
+}
+
+// lastVerifyResult is what the last check of the current credential found: a
+// credential found valid by a check that stored nothing is reported so.
+func lastVerifyResult(e *lifecycle.Record, lastVerified time.Time) string {
+	if e.LastVerifyResult == "" && !lastVerified.IsZero() {
+		return lifecycle.CheckResultValid
+	}
+	return e.LastVerifyResult
 }

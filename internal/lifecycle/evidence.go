@@ -239,7 +239,7 @@ func (e *Record) JudgeCheck(r Reading, interval time.Duration, now time.Time) Ch
 // RecordCheck applies the verdict of a check of the current credential at
 // now, with result its text for the status. It reports whether the record
 // changed (a check that found what the last one found changes nothing, and
-// is not stored).
+// is not stored; nor does a first check that finds the credential valid).
 func (e *Record) RecordCheck(v CheckVerdict, result string, now time.Time) (changed bool) {
 	if e.Current == nil {
 		return false
@@ -248,11 +248,13 @@ func (e *Record) RecordCheck(v CheckVerdict, result string, now time.Time) (chan
 	case CheckFailed:
 		return false
 	case CheckValid:
-		changed = e.LastVerifyResult != result || e.VerifySuspended != ""
-		e.VerifySuspended, e.VerifySuspendedAt = "", time.Time{}
-		if changed {
-			e.LastVerified = now
+		// A credential never checked is presumed valid: finding it so
+		// changes nothing worth storing either.
+		changed = e.VerifySuspended != "" || (e.LastVerifyResult != "" && e.LastVerifyResult != result)
+		if !changed {
+			return false
 		}
+		e.VerifySuspended, e.VerifySuspendedAt, e.LastVerified = "", time.Time{}, now
 	case CheckRevoked:
 		e.Current.RevokedUpstreamAt = now
 		e.OutOfBandAt = now
