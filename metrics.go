@@ -90,30 +90,26 @@ func (m *engineMetrics) observeAitronosCache(result string) {
 }
 
 // fleetGauges are the gauges of the managed fleet (the number of
-// connectors and the earliest expiry, zero when none expires), in a
+// connectors, the earliest expiry of a current credential and the expiry of
+// the engine's own credential; each expiry left out when zero), in a
 // registry made for the scrape.
 func fleetGauges(managed int, earliest, rootExpiry, now time.Time) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	if !rootExpiry.IsZero() {
-		root := prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: metricsNamespace, Name: "root_credential_expiry_seconds",
-			Help: "Seconds until the engine's own C1 credential expires (negative once past); absent when it does not expire or is not known yet.",
-		})
-		root.Set(rootExpiry.Sub(now).Seconds())
-		reg.MustRegister(root)
+	gauge := func(name, help string, v float64) {
+		g := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: metricsNamespace, Name: name, Help: help})
+		g.Set(v)
+		reg.MustRegister(g)
 	}
-	count := prometheus.NewGauge(prometheus.GaugeOpts{
-		Namespace: metricsNamespace, Name: "connectors_managed", Help: "Connectors the engine manages.",
-	})
-	count.Set(float64(managed))
-	reg.MustRegister(count)
+	gauge("connectors_managed", "Connectors the engine manages.", float64(managed))
 	if !earliest.IsZero() {
-		expiry := prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: metricsNamespace, Name: "credential_earliest_expiry_seconds",
-			Help: "Seconds until the earliest expiry of a current credential (negative once past); absent when none expires.",
-		})
-		expiry.Set(earliest.Sub(now).Seconds())
-		reg.MustRegister(expiry)
+		gauge("credential_earliest_expiry_seconds",
+			"Seconds until the earliest expiry of a current credential (negative once past); absent when none expires.",
+			earliest.Sub(now).Seconds())
+	}
+	if !rootExpiry.IsZero() {
+		gauge("root_credential_expiry_seconds",
+			"Seconds until the engine's own C1 credential expires (negative once past); absent when it does not expire or is not known yet.",
+			rootExpiry.Sub(now).Seconds())
 	}
 	return reg
 }
