@@ -189,10 +189,17 @@ func (b *backend) refreshRoot(ctx context.Context, s logical.Storage, client *c1
 		return nil, err
 	}
 	rc, err := b.locateRoot(ctx, client, cfg, root)
-	if err != nil {
-		return root, err
-	}
 	now := b.now()
+	var coded logical.HTTPCodedError
+	switch {
+	case errors.As(err, &coded) && coded.Code() == http.StatusBadRequest:
+		// Not found: read again in an hour (or at the next config write);
+		// the config read shows why.
+		root, serr := b.changeRoot(ctx, s, func(r *lifecycle.Root) bool { r.NotFound(cfg.C1ClientID, err.Error(), now); return true })
+		return root, errors.Join(err, serr)
+	case err != nil:
+		return root, err // the upstream could not say: what is known stands, and the next tick asks again
+	}
 	return b.changeRoot(ctx, s, func(r *lifecycle.Root) bool {
 		r.Found(rc.ID, rc.ClientID, rc.CreatedAt, rc.ExpiresTime, now)
 		return true

@@ -72,6 +72,9 @@ func (r *Root) credential() *Credential {
 // connector's creates, which gives way two ticks before the root expires.
 // False when never.
 func (r *Root) RotationDue(p Policy, byPolicy bool, now time.Time) (time.Time, bool) {
+	if r.ID == "" {
+		return time.Time{}, false // not found upstream: nothing to go by
+	}
 	if !byPolicy {
 		p.RotationPeriod, p.RotationSchedule = 0, ""
 	}
@@ -113,9 +116,17 @@ func (r *Root) WarningDue(p Policy, now time.Time) bool {
 	return r.Expiring(p, now) && (r.WarnedAt.IsZero() || !now.Before(r.WarnedAt.Add(RootWarnInterval)))
 }
 
-// CheckDue reports whether the root is to be read upstream at now.
+// CheckDue reports whether the root is to be read upstream at now: once a
+// RootCheckInterval, found or not.
 func (r *Root) CheckDue(now time.Time) bool {
-	return r.ID == "" || r.CheckedAt.IsZero() || !now.Before(r.CheckedAt.Add(RootCheckInterval))
+	return r.CheckedAt.IsZero() || !now.Before(r.CheckedAt.Add(RootCheckInterval))
+}
+
+// NotFound records a read of the root, by client id, that did not find it
+// at now: nothing is rotated automatically until one does.
+func (r *Root) NotFound(clientID, cause string, now time.Time) {
+	r.ID, r.ClientID, r.CreatedAt, r.ExpiresTime, r.CheckedAt = "", clientID, time.Time{}, time.Time{}, now
+	r.LastError, r.LastErrorAt = cause, now
 }
 
 // Found records what a read of the root upstream said at now.

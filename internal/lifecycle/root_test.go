@@ -94,3 +94,14 @@ func TestRootCheckDue(t *testing.T) {
 		t.Error("not read once per RootCheckInterval")
 	}
 }
+
+func TestARootNotFoundIsNotRotated(t *testing.T) {
+	r := &Root{ID: "r", CreatedAt: t0, ExpiresTime: t0.Add(time.Hour)}
+	r.NotFound("client", "not among the personal clients", t0)
+	if _, ok := r.RotationDue(Policy{RotationPeriod: time.Hour}, true, t0.Add(2*time.Hour)); ok {
+		t.Error("a root not found upstream is due")
+	}
+	if r.CheckDue(t0.Add(time.Minute)) || !r.CheckDue(t0.Add(RootCheckInterval)) {
+		t.Error("a root not found is read again before an hour, or not after")
+	}
+}
