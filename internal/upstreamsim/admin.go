@@ -99,6 +99,7 @@ type adminRootOptions struct {
 	DisplayName      string   `json:"display_name"`
 	ExpiresIn        string   `json:"expires_in"`
 	ExpiresTime      string   `json:"expires_time"`
+	CreatedAt        string   `json:"created_at"`
 	ScopedRoles      []string `json:"scoped_roles"`
 	AllowSourceCIDRs []string `json:"allow_source_cidrs"`
 }
@@ -121,6 +122,13 @@ func (in *adminRootOptions) options() (RootOptions, error) {
 			return o, fmt.Errorf("expires_time must be RFC 3339: %v", err)
 		}
 		o.ExpiresTime = t
+	}
+	if in.CreatedAt != "" {
+		t, err := time.Parse(time.RFC3339, in.CreatedAt)
+		if err != nil {
+			return o, fmt.Errorf("created_at must be RFC 3339: %v", err)
+		}
+		o.CreatedAt = t
 	}
 	return o, nil
 }

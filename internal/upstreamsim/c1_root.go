@@ -87,10 +87,15 @@ type RootOptions struct {
 	// UserID is the user a personal client acts for; empty selects
 	// DefaultUserID. Service-principal credentials have none.
 	UserID string
-	// ExpiresIn is the lifetime from the simulator's now; ExpiresTime an
-	// absolute expiry (it may lie in the past). Set at most one. With
-	// neither, a personal client never expires and a service-principal
-	// credential lives MaxServicePrincipalCredentialLifetime.
+	// CreatedAt is when the credential was created; zero selects the
+	// simulator's now. It may lie in the past (a credential made before the
+	// test began), never in the future.
+	CreatedAt time.Time
+	// ExpiresIn is the lifetime from the creation time (CreatedAt, else the
+	// simulator's now); ExpiresTime an absolute expiry (it may lie in the
+	// past, never before CreatedAt). Set at most one. With neither, a
+	// personal client never expires and a service-principal credential
+	// lives MaxServicePrincipalCredentialLifetime from its creation.
 	ExpiresIn   time.Duration
 	ExpiresTime time.Time
 	// ScopedRoles are the role ids the credential is narrowed to.
@@ -197,13 +202,24 @@ func (s *Server) registerRoot(kind RootKind, spID, clientID string, o RootOption
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.nowLocked()
+	created := now
+	if !o.CreatedAt.IsZero() {
+		switch {
+		case o.CreatedAt.After(now):
+			return RootCredentialState{}, fmt.Errorf("upstreamsim: CreatedAt %s is after the simulator's now %s",
+				o.CreatedAt.Format(time.RFC3339), now.Format(time.RFC3339))
+		case !o.ExpiresTime.IsZero() && o.ExpiresTime.Before(o.CreatedAt):
+			return RootCredentialState{}, errors.New("upstreamsim: ExpiresTime is before CreatedAt")
+		}
+		created = o.CreatedAt
+	}
 	c := &rootCred{
 		kind: kind, clientID: clientID, displayName: o.DisplayName, spID: spID,
 		scopedRoles: slices.Clone(o.ScopedRoles), cidrs: slices.Clone(o.AllowSourceCIDRs), prefixes: prefixes,
-		secret: secret, priv: priv, createdAt: now, updatedAt: now, expires: o.ExpiresTime,
+		secret: secret, priv: priv, createdAt: created, updatedAt: created, expires: o.ExpiresTime,
 	}
 	if o.ExpiresIn > 0 {
-		c.expires = now.Add(o.ExpiresIn)
+		c.expires = created.Add(o.ExpiresIn)
 	}
 	switch kind {
 	case RootPersonalClient:
@@ -218,8 +234,8 @@ func (s *Server) registerRoot(kind RootKind, spID, clientID string, o RootOption
 		case o.UserID != "":
 			return RootCredentialState{}, errors.New("upstreamsim: a service-principal credential has no user")
 		case c.expires.IsZero():
-			c.expires = now.Add(MaxServicePrincipalCredentialLifetime)
-		case c.expires.Sub(now) > MaxServicePrincipalCredentialLifetime:
+			c.expires = created.Add(MaxServicePrincipalCredentialLifetime)
+		case c.expires.Sub(created) > MaxServicePrincipalCredentialLifetime:
 			return RootCredentialState{}, fmt.Errorf("upstreamsim: a service-principal credential lives at most %s",
 				MaxServicePrincipalCredentialLifetime)
 		}

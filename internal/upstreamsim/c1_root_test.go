@@ -176,6 +176,79 @@ func TestRootRegistrationChecks(t *testing.T) {
 	}
 }
 
+// A root credential registered as created in the past has lived part of
+// its lifetime: ExpiresIn counts from its creation, which the API and the
+// control API show.
+func TestRootCreatedInThePast(t *testing.T) {
+	e := newEnv(t, Options{Admin: true})
+	created := t0.Add(-7 * time.Minute)
+	st, err := e.s.RegisterPersonalClient("old@tenant.conductor.one/pcc", RootOptions{CreatedAt: created, ExpiresIn: 10 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.CreatedAt.Equal(created) || !st.UpdatedAt.Equal(created) || !st.ExpiresTime.Equal(t0.Add(3*time.Minute)) || !st.Live {
+		t.Fatalf("state %+v", st)
+	}
+	tok := e.token(st.ClientID, st.Secret)
+	g := e.jsonReq(http.MethodGet, pcPath+"/"+st.ID, tok, "")
+	wantStatus(t, g, http.StatusOK)
+	if pc := sub(g.body, "personalClient"); pc["createdAt"] != "2026-03-01T11:53:00Z" || pc["expiresTime"] != "2026-03-01T12:03:00Z" {
+		t.Fatalf("get %s", g.raw)
+	}
+	// A credential created after it, through the API, lists after it.
+	cr := e.jsonReq(http.MethodPost, pcPath, tok, `{"expires":"600s"}`)
+	wantStatus(t, cr, http.StatusOK)
+	if got := ids(list(t, e.jsonReq(http.MethodGet, pcPath, tok, ""))); len(got) != 2 || got[0] != st.ID {
+		t.Fatalf("list %v", got)
+	}
+	e.s.Advance(3 * time.Minute)
+	if e.s.ValidCredential(st.ClientID, st.Secret) {
+		t.Fatal("valid past its lifetime, counted from its creation")
+	}
+
+	// An absolute expiry with a creation time; a service principal's
+	// credential lives at most 180 days from its creation.
+	e.s.AddServicePrincipal(spID)
+	longAgo := t0.Add(-179 * 24 * time.Hour)
+	sp, err := e.s.RegisterServicePrincipalCredential(spID, spcID, RootOptions{CreatedAt: longAgo})
+	if err != nil || !sp.CreatedAt.Equal(longAgo) || !sp.ExpiresTime.Equal(longAgo.Add(MaxServicePrincipalCredentialLifetime)) || !sp.Live {
+		t.Fatalf("sp credential %+v %v", sp, err)
+	}
+	at, err := e.s.RegisterPersonalClient("at@h/pcc", RootOptions{CreatedAt: created, ExpiresTime: t0.Add(time.Hour)})
+	if err != nil || !at.CreatedAt.Equal(created) || !at.ExpiresTime.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("absolute expiry %+v %v", at, err)
+	}
+	for name, o := range map[string]RootOptions{
+		"created in the future":  {CreatedAt: e.s.Now().Add(time.Second)},
+		"expires before created": {CreatedAt: created, ExpiresTime: created.Add(-time.Second)},
+	} {
+		if _, err := e.s.RegisterPersonalClient("refused@h/pcc", o); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if _, err := e.s.RegisterServicePrincipalCredential(spID, "over@h/spc",
+		RootOptions{CreatedAt: longAgo, ExpiresIn: MaxServicePrincipalCredentialLifetime + time.Second}); err == nil {
+		t.Error("a service-principal credential living over 180 days from its creation: accepted")
+	}
+
+	// The control API takes created_at.
+	post := func(body string, status int) resp {
+		t.Helper()
+		r := e.do(http.MethodPost, "/_sim/c1/clients", map[string]string{"Content-Type": "application/json"}, body)
+		wantStatus(t, r, status)
+		return r
+	}
+	r := post(`{"client_id":"admin@h/pcc","created_at":"2026-03-01T11:56:00Z","expires_in":"10m"}`, 200)
+	if r.body["created_at"] != "2026-03-01T11:56:00Z" || r.body["expires_time"] != "2026-03-01T12:06:00Z" || r.body["live"] != true {
+		t.Fatalf("register %s", r.raw)
+	}
+	post(`{"client_id":"x@h/pcc","created_at":"yesterday"}`, 400)
+	post(`{"client_id":"x@h/pcc","created_at":"2026-03-01T13:00:00Z"}`, 400)
+	if _, ok := e.s.RootCredential("x@h/pcc"); ok {
+		t.Fatal("a refused registration was kept")
+	}
+}
+
 func TestRootAllowedSourceNetworks(t *testing.T) {
 	e := newEnv(t, Options{})
 	far, _ := e.s.RegisterPersonalClient("far@h/pcc", RootOptions{AllowSourceCIDRs: []string{"10.0.0.0/8", "192.0.2.0/24"}})

@@ -18,11 +18,13 @@
 //
 // Every API client registered with RegisterClient is a personal client of
 // DefaultUserID that never expires; RegisterPersonalClient and
-// RegisterServicePrincipalCredential register them with an expiry, a user,
-// scoped roles and allowed source networks. The token endpoint refuses
-// (401 invalid_client) a root credential that is deleted or expired, or a
-// login from outside its allowed source networks, and records lastUsedAt on
-// each login; the API refuses (401) the tokens of a deleted or expired one.
+// RegisterServicePrincipalCredential register them with an expiry, a creation
+// time in the past (a credential made before the test began, part of its
+// lifetime gone), a user, scoped roles and allowed source networks. The
+// token endpoint refuses (401 invalid_client) a root credential that is
+// deleted or expired, or a login from outside its allowed source networks,
+// and records lastUsedAt on each login; the API refuses (401) the tokens of a
+// deleted or expired one.
 //
 // Who may call the root-credential API: for personal clients, a personal
 // client or a static bearer token, each for its own user (a static token acts
@@ -43,13 +45,14 @@
 // /_sim/ so that another process can drive the simulator. Errors are
 // {"error": "..."} with status 400, 404, 405 or 409; successes are 200.
 //
-//	POST   /_sim/c1/clients           {"client_id", optional "user_id","display_name","expires_in":"90m"|"expires_time"
-//	       (RFC 3339),"scoped_roles":[],"allow_source_cidrs":[]} -> a root credential as listed below, with
-//	       "client_secret": registers a personal client (409 when the client id is taken)
+//	POST   /_sim/c1/clients           {"client_id", optional "user_id","display_name","created_at" (RFC 3339, not in
+//	       the future; default now),"expires_in":"90m" (from created_at)|"expires_time" (RFC 3339),"scoped_roles":[],
+//	       "allow_source_cidrs":[]} -> a root credential as listed below, with "client_secret": registers a personal
+//	       client (409 when the client id is taken)
 //	POST   /_sim/c1/service-principals {"id"} -> {"id"}
 //	POST   /_sim/c1/service-principal-credentials {"service_principal_id","client_id", optional "display_name",
-//	       "expires_in"|"expires_time" (default and most: 180 days),"scoped_roles","allow_source_cidrs"} -> a root
-//	       credential with "client_secret"
+//	       "created_at","expires_in"|"expires_time" (default and most: 180 days from created_at),"scoped_roles",
+//	       "allow_source_cidrs"} -> a root credential with "client_secret"
 //	GET    /_sim/c1/root-credentials?kind=personal_client|service_principal_credential&user_id=&service_principal_id=
 //	       -> {"root_credentials":[{"kind","id","client_id","display_name","user_id","service_principal_id",
 //	       "scoped_roles","allow_source_cidrs","created_at","expires_time","last_used_at","deleted","deleted_at",

@@ -28,6 +28,19 @@ type chaosFigures struct {
 	outlived                int
 	connectors, servesLive  int
 	leftKnown, leftUnknown  int
+	// The engine's root: rotate-root calls answered and failed, kills that
+	// landed while one was in flight (and of them, those aimed at one),
+	// checks after kills and at the end, live root credentials nothing
+	// named, checks that found the config's root not live, live roots a WAL
+	// entry accounted for (summed over the checks); at the end, root
+	// credentials created upstream, live, and pending deletion.
+	rootRotations, rootRotationsFailed int
+	rootKillsDuring, rootKillsAimed    int
+	rootChecks, rootStrays             int
+	rootNotWorking                     int
+	rootWALCreated, rootWALReplaced    int
+	rootsCreated, rootsLiveAtEnd       int
+	rootsPendingAtEnd                  int
 }
 
 // markdown is the figures as a Markdown table, with the machine they were
@@ -53,6 +66,14 @@ func (f chaosFigures) markdown() string {
 	row("(c) Served or stored credentials left live after deletion", f.leftKnown)
 	row("Unknown creates left live (id never reached the engine; live until they expire) / on a connector whose rollback logged a possible stray credential",
 		fmt.Sprintf("%d / %d", f.leftUnknown, f.leftUnknownLogged))
+	row("Root rotations answered (failed)", fmt.Sprintf("%d (%d)", f.rootRotations, f.rootRotationsFailed))
+	row("Kills while a root rotation was in flight (aimed at one)", fmt.Sprintf("%d (%d)", f.rootKillsDuring, f.rootKillsAimed))
+	row("(d) Root checks (after each kill, at the end): config's root not live / live roots nothing named",
+		fmt.Sprintf("%d: %d / %d", f.rootChecks, f.rootNotWorking, f.rootStrays))
+	row("Live roots a WAL entry accounted for, summed over the checks after kills: created by the interrupted rotation / the root it replaced",
+		fmt.Sprintf("%d / %d", f.rootWALCreated, f.rootWALReplaced))
+	row("Root credentials created upstream / live at the end (of them pending deletion)",
+		fmt.Sprintf("%d / %d (%d)", f.rootsCreated, f.rootsLiveAtEnd, f.rootsPendingAtEnd))
 	row("Duration of the kills / of the whole test", fmt.Sprintf("%s / %s", f.chaos.Round(time.Second), f.total.Round(time.Second)))
 	row("Machine", machine())
 	return b.String()

@@ -4,13 +4,16 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -37,6 +40,14 @@ const (
 	chaosCredentialTTL  = time.Hour
 	chaosMaxLeaseTTL    = 70 * time.Second
 	chaosVaultKillRatio = 10 // about one kill in ten is of Vault itself
+	// Root rotations: config/rotate-root every few seconds, and about one
+	// kill in three aimed at one in flight (the third kill always is),
+	// landing up to chaosRootKillWithin after its request was sent. Each
+	// root create takes chaosRootCreateLatency upstream, so that a kill
+	// lands before, during or after it.
+	chaosRootKillRatio     = 3
+	chaosRootKillWithin    = 600 * time.Millisecond
+	chaosRootCreateLatency = 300 * time.Millisecond
 )
 
 // TestChaos rotates and reads credentials under load against a Vault server
@@ -48,7 +59,14 @@ const (
 //	    (credential, earliest possible end) and compared with when the
 //	    simulator saw that credential stop working (revoked or expired);
 //	(c) once every connector is deleted, no credential the engine ever
-//	    served, answered or stored is live upstream.
+//	    served, answered or stored is live upstream;
+//	(d) root rotations (config/rotate-root, some of them cut short by a
+//	    kill) leave the engine a working root, and no root credential
+//	    live upstream that nothing names: after every kill, every live root
+//	    credential is the config's, one pending deletion, or one a WAL
+//	    entry may still roll back (the credential its rotation created,
+//	    named for it, or the root it replaced); once the rollbacks ran, only
+//	    the config's and those pending deletion are.
 //
 // "Stored" is observed from outside: the test reads the engine's storage
 // through sys/raw every second and notes every upstream credential id that
@@ -87,32 +105,66 @@ func TestChaos(t *testing.T) {
 		conns = append(conns, conn)
 	}
 	mountUUID := e.v.mountUUID()
+	walPrefix := "logical/" + mountUUID + "/wal/"
+	e.sim.inject(map[string]any{"op": "personal_client_create", "latency": chaosRootCreateLatency.String()})
+	roots := &chaosRoots{}
 
-	// The load: two readers, a rotator, and an observer of the engine's
-	// status and storage.
+	// The load: two readers, a rotator, a rotator of the root, and an
+	// observer of the engine's status and storage.
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for range 2 {
 		wg.Go(func() { chaosReader(ctx, e, app, conns, rec) })
 	}
 	wg.Go(func() { chaosRotator(ctx, e, app, conns, rec) })
+	wg.Go(func() { chaosRootRotator(ctx, e, roots) })
 	wg.Go(func() { chaosObserver(ctx, e, app, conns, mountUUID, rec) })
 
 	chaosStart := time.Now()
 	gap := max(chaosMinGap, chaosSpan/time.Duration(max(kills, 1)))
 	var pluginKills, vaultKills int
+	var checked time.Duration // the last root check's time, taken from the next gap
 	for i := range kills {
-		time.Sleep(time.Duration(float64(gap) * (0.5 + rng.Float64())))
+		time.Sleep(max(0, time.Duration(float64(gap)*(0.5+rng.Float64()))-checked))
 		// One early kill of Vault in every run, then about one in ten.
-		if i == 1 || (i > 1 && rng.IntN(chaosVaultKillRatio) == 0) {
+		vault := i == 1 || (i > 1 && rng.IntN(chaosVaultKillRatio) == 0)
+		// The third kill, then about one in three, lands in a root rotation.
+		aimed := rng.IntN(chaosRootKillRatio) == 0 || i == 2
+		within := time.Duration(rng.Float64() * float64(chaosRootKillWithin))
+		var answered chan struct{}
+		if aimed {
+			roots.gate.Lock() // once the root rotator's call, if any, is answered
+			answered = make(chan struct{})
+			go func() {
+				defer close(answered)
+				roots.rotate(e)
+			}()
+			time.Sleep(within)
+		}
+		if roots.inFlight.Load() > 0 {
+			roots.killsDuring.Add(1)
+			if aimed {
+				roots.aimedKills.Add(1)
+			}
+		}
+		if vault {
 			e.v.kill()
 			e.v.start()
 			e.v.unseal(true)
 			vaultKills++
-			continue
+		} else {
+			killPlugin(t, e.v.pluginPath())
+			pluginKills++
 		}
-		killPlugin(t, e.v.pluginPath())
-		pluginKills++
+		if aimed {
+			<-answered
+		} else {
+			roots.gate.Lock() // once the root rotator's call the kill may have cut short is answered
+		}
+		began := time.Now()
+		roots.check(t, e, walPrefix, fmt.Sprintf("after kill %d", i+1), false)
+		checked = time.Since(began)
+		roots.gate.Unlock()
 	}
 	stop()
 	wg.Wait()
@@ -121,7 +173,6 @@ func TestChaos(t *testing.T) {
 
 	// The WAL entries left are those of rotations a kill interrupted. Age
 	// them so that the next periodic run rolls them back (see ageWAL).
-	walPrefix := "logical/" + mountUUID + "/wal/"
 	interrupted, err := e.v.rawList(walPrefix)
 	if err != nil {
 		t.Fatalf("listing the WAL: %v", err)
@@ -131,7 +182,8 @@ func TestChaos(t *testing.T) {
 			t.Errorf("ageing WAL entry %s: %v", id, err)
 		}
 	}
-	t.Logf("chaos: %d plugin kills, %d Vault kills in %s; %s", pluginKills, vaultKills, chaosTime.Round(time.Second), rec.summary())
+	t.Logf("chaos: %d plugin kills, %d Vault kills in %s; %s; %s", pluginKills, vaultKills, chaosTime.Round(time.Second),
+		rec.summary(), roots.summary())
 
 	// (a) Every connector serves a live credential (the sweep may first
 	// have to heal one; allow two ticks).
@@ -195,6 +247,9 @@ func TestChaos(t *testing.T) {
 	if !settled {
 		t.Logf("chaos: not every credential retired under load was revoked before the checks: %s", retiring)
 	}
+	// (d) Once the rollbacks ran: the config's root and those pending
+	// deletion, nothing else.
+	rootsEnd := roots.check(t, e, walPrefix, "at the end", true)
 
 	// (b) No lease outlived its credential.
 	upstream := e.sim.credentials(app, "")
@@ -287,6 +342,11 @@ func TestChaos(t *testing.T) {
 		leases: len(leases), leasesStopped: checkedStopped, outlived: outlived,
 		connectors: len(conns), servesLive: servesLive,
 		leftKnown: len(leftKnown), leftUnknown: len(leftUnknown), leftUnknownLogged: logged,
+		rootRotations: int(roots.rotations.Load()), rootRotationsFailed: int(roots.failed.Load()),
+		rootKillsDuring: int(roots.killsDuring.Load()), rootKillsAimed: int(roots.aimedKills.Load()),
+		rootChecks: int(roots.checks.Load()), rootStrays: int(roots.strays.Load()), rootNotWorking: int(roots.notWorking.Load()),
+		rootWALCreated: int(roots.walCreated.Load()), rootWALReplaced: int(roots.walReplaced.Load()),
+		rootsCreated: rootsEnd.created, rootsLiveAtEnd: rootsEnd.live, rootsPendingAtEnd: rootsEnd.pending,
 	}
 	report := f.markdown()
 	t.Logf("chaos figures:\n%s", report)
@@ -310,6 +370,161 @@ func killPlugin(t *testing.T, binary string) {
 	for _, pid := range pids {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
+}
+
+// chaosRoots is what the crash test does and sees of the engine's root.
+// gate is held by whoever calls config/rotate-root (the root rotator, or the
+// kill loop aiming a kill at one) and by the checks, so that no rotation
+// runs while the state is read.
+type chaosRoots struct {
+	gate                       sync.Mutex
+	inFlight                   atomic.Int32 // rotate-root requests sent and not answered
+	rotations, failed          atomic.Int64
+	killsDuring, aimedKills    atomic.Int64
+	checks, strays, notWorking atomic.Int64
+	// Live roots the checks found accounted for by a WAL entry: created by
+	// the interrupted rotation, or the root it replaced.
+	walCreated, walReplaced atomic.Int64
+}
+
+// rotate calls config/rotate-root once; the caller holds gate.
+func (r *chaosRoots) rotate(e *c1env) {
+	r.inFlight.Add(1)
+	_, err := e.v.api.Logical().Write(mountPath+"/config/rotate-root", nil)
+	r.inFlight.Add(-1)
+	if err != nil {
+		r.failed.Add(1)
+	} else {
+		r.rotations.Add(1)
+	}
+}
+
+func (r *chaosRoots) summary() string {
+	return fmt.Sprintf("%d root rotations (%d failed), %d kills during one (%d aimed)",
+		r.rotations.Load(), r.failed.Load(), r.killsDuring.Load(), r.aimedKills.Load())
+}
+
+// chaosRootRotator rotates the engine's root every 2 to 5 seconds until ctx
+// ends.
+func chaosRootRotator(ctx context.Context, e *c1env, r *chaosRoots) {
+	for ctx.Err() == nil {
+		sleepCtx(ctx, time.Duration(2000+rand.IntN(3000))*time.Millisecond)
+		if ctx.Err() != nil {
+			return
+		}
+		r.gate.Lock()
+		r.rotate(e)
+		r.gate.Unlock()
+	}
+}
+
+// rootCensus is what a root check counted upstream.
+type rootCensus struct {
+	created, live, pending int
+}
+
+// check looks, with no root rotation under way (the caller holds gate or
+// the load has stopped), at the root credentials live upstream: the
+// config's c1_client_id must be one of them, and each must be the config's,
+// pending deletion (root_pending_deletions), or, unless final, one a WAL
+// entry may still roll back: the credential its rotation created (named
+// "vault-plugin-c1 root <rotation id>") or the root it replaced (old_id).
+// The config and the WAL are read before the upstream list: without
+// rotations, roots only leave the live set, and the engine names a root in
+// its WAL or pending deletions until it is deleted upstream.
+func (r *chaosRoots) check(t *testing.T, e *c1env, walPrefix, when string, final bool) rootCensus {
+	t.Helper()
+	r.checks.Add(1)
+	var cfg *api.Secret
+	ok, last := eventually(90*time.Second, 500*time.Millisecond, func() (bool, string) {
+		var err error
+		cfg, err = e.v.api.Logical().Read(mountPath + "/config")
+		if err != nil || cfg == nil {
+			return false, fmt.Sprintf("reading the config: %v", err)
+		}
+		return true, ""
+	})
+	if !ok {
+		t.Errorf("(d) %s: %s", when, last)
+		return rootCensus{}
+	}
+	current := str(cfg, "c1_client_id")
+	pending := pendingRootDeletions(cfg)
+	walRotations, walOld := map[string]bool{}, map[string]bool{}
+	if !final {
+		keys, err := e.v.rawList(walPrefix)
+		if err != nil {
+			t.Errorf("(d) %s: listing the WAL: %v", when, err)
+			return rootCensus{}
+		}
+		for _, k := range keys {
+			raw, present, err := e.v.rawGet(walPrefix + k)
+			if err != nil {
+				t.Errorf("(d) %s: reading WAL entry %s: %v", when, k, err)
+				return rootCensus{}
+			}
+			var entry struct {
+				Type string `json:"type"`
+				Data struct {
+					RotationID string `json:"rotation_id"`
+					OldID      string `json:"old_id"`
+				} `json:"data"`
+			}
+			if !present || json.Unmarshal([]byte(raw), &entry) != nil || entry.Type != "c1_root_rotation" {
+				continue
+			}
+			walRotations[entry.Data.RotationID] = true
+			walOld[entry.Data.OldID] = true
+		}
+	}
+	list, err := e.sim.tryRootCredentials()
+	if err != nil {
+		t.Errorf("(d) %s: listing root credentials upstream: %v", when, err)
+		return rootCensus{}
+	}
+	census := rootCensus{created: len(list), pending: len(pending)}
+	working := false
+	var strays []string
+	livePending, walCreated, walReplaced := 0, 0, 0
+	for _, c := range list {
+		if !c.Live {
+			continue
+		}
+		census.live++
+		rotation, named := strings.CutPrefix(c.DisplayName, rootNamePrefix)
+		switch {
+		case c.ClientID == current:
+			working = true
+		case slices.Contains(pending, c.ID):
+			livePending++
+		case named && walRotations[rotation]:
+			walCreated++
+		case walOld[c.ID]:
+			walReplaced++
+		default:
+			strays = append(strays, fmt.Sprintf("%s (%q, created %s)", c.ID, c.DisplayName, c.CreatedAt))
+		}
+	}
+	r.walCreated.Add(int64(walCreated))
+	r.walReplaced.Add(int64(walReplaced))
+	t.Logf("(d) %s: %d live root credentials upstream: the config's (live %t), %d pending deletion, %d created and %d replaced "+
+		"by a rotation a WAL entry rolls back, %d else; %d root WAL entries", when, census.live, working, livePending,
+		walCreated, walReplaced, len(strays), len(walRotations))
+	if !working {
+		r.notWorking.Add(1)
+		t.Errorf("(d) %s: the config's root %s is not live upstream", when, current)
+	}
+	if len(strays) > 0 {
+		r.strays.Add(int64(len(strays)))
+		wal := "once the rollbacks ran"
+		if !final {
+			wal = fmt.Sprintf("nor accounted for by a root WAL entry (rotations %v, replaced roots %v)",
+				slices.Sorted(maps.Keys(walRotations)), slices.Sorted(maps.Keys(walOld)))
+		}
+		t.Errorf("(d) %s: %d root credentials live upstream that are neither the config's (%s) nor pending deletion %v, %s: %s",
+			when, len(strays), current, pending, wal, strings.Join(strays, ", "))
+	}
+	return census
 }
 
 // chaosReader reads random connectors' credentials until ctx ends,

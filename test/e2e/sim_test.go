@@ -229,3 +229,65 @@ func (s *sim) aitronosConnectionAt(connectionID, credentialID, baseURL string, e
 	}, nil)
 	return token
 }
+
+// simRoot is a root credential (an API client the engine logs in with) as
+// the control API lists it: no secret.
+type simRoot struct {
+	Kind        string  `json:"kind"`
+	ID          string  `json:"id"`
+	ClientID    string  `json:"client_id"`
+	DisplayName string  `json:"display_name"`
+	UserID      string  `json:"user_id"`
+	CreatedAt   string  `json:"created_at"`
+	ExpiresTime *string `json:"expires_time"`
+	LastUsedAt  *string `json:"last_used_at"`
+	Deleted     bool    `json:"deleted"`
+	DeletedAt   *string `json:"deleted_at"`
+	Live        bool    `json:"live"` // neither deleted nor expired when listed
+}
+
+// personalClient registers a personal client created at created (the zero
+// time: now) that expires life after its creation (0: never), and returns
+// it with its secret.
+func (s *sim) personalClient(clientID string, created time.Time, life time.Duration) (simRoot, string) {
+	s.t.Helper()
+	in := map[string]string{"client_id": clientID}
+	if !created.IsZero() {
+		in["created_at"] = created.UTC().Format(time.RFC3339)
+	}
+	if life > 0 {
+		in["expires_in"] = life.String()
+	}
+	var out struct {
+		simRoot
+		ClientSecret string `json:"client_secret"`
+	}
+	s.do(http.MethodPost, "/_sim/c1/clients", in, &out)
+	if out.ClientSecret == "" || out.ID == "" {
+		s.t.Fatal("simulator: POST /_sim/c1/clients answered no id or client_secret")
+	}
+	return out.simRoot, out.ClientSecret
+}
+
+// tryRootCredentials lists every root credential upstream, deleted ones
+// included, in creation order.
+func (s *sim) tryRootCredentials() ([]simRoot, error) {
+	var out struct {
+		Roots []simRoot `json:"root_credentials"`
+	}
+	err := s.try(http.MethodGet, "/_sim/c1/root-credentials", nil, &out)
+	return out.Roots, err
+}
+
+// rootCredential is one root credential upstream by id, or by client id
+// when byClientID; it fails the test if unknown.
+func (s *sim) rootCredential(key string, byClientID bool) simRoot {
+	s.t.Helper()
+	q := url.Values{"id": {key}}
+	if byClientID {
+		q = url.Values{"client_id": {key}}
+	}
+	var out simRoot
+	s.do(http.MethodGet, "/_sim/c1/root-credentials/find?"+q.Encode(), nil, &out)
+	return out
+}
