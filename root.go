@@ -456,12 +456,12 @@ func (b *backend) rollBackRootRotation(ctx context.Context, s logical.Storage, w
 		if rc.DisplayName != rootDisplayName(w.RotationID) {
 			continue
 		}
-		if rc.ClientID == cfg.C1ClientID {
+		// The config holds it, or held it (a later rotation retired it): the
+		// rotation switched to it, and the root it replaced is to go.
+		if current := rc.ClientID == cfg.C1ClientID; current || root.Retiring(rc.ID) {
+			next := lifecycle.Root{ID: rc.ID, ClientID: rc.ClientID, CreatedAt: rc.CreatedAt, ExpiresTime: rc.ExpiresTime}
 			_, err := b.changeRoot(ctx, s, func(r *lifecycle.Root) bool {
-				r.ID, r.ClientID = w.OldID, ""
-				r.Rotated(lifecycle.Root{ID: rc.ID, ClientID: rc.ClientID, CreatedAt: rc.CreatedAt, ExpiresTime: rc.ExpiresTime},
-					w.RotationID, now, now.Add(rootDrain(cfg)))
-				return true
+				return r.CompleteRotation(w.OldID, next, current, w.RotationID, now, now.Add(rootDrain(cfg)))
 			})
 			if err != nil {
 				return err
@@ -472,6 +472,17 @@ func (b *backend) rollBackRootRotation(ctx context.Context, s logical.Storage, w
 			return upstreamError(fmt.Sprintf("deleting root credential %s of an interrupted rotation", rc.ID), err)
 		}
 		b.Logger().Warn("deleted the root credential an interrupted root rotation created", "credential_id", rc.ID, "rotation_id", w.RotationID)
+	}
+	// The root the rotation replaced, still live but no longer the config's
+	// (the switch happened, and what followed may have forgotten it), is
+	// retired like any replaced root.
+	for _, rc := range list {
+		if rc.ID == w.OldID && rc.ClientID != cfg.C1ClientID && rc.DeletedAt.IsZero() {
+			_, err := b.changeRoot(ctx, s, func(r *lifecycle.Root) bool {
+				return r.CompleteRotation(w.OldID, lifecycle.Root{}, false, w.RotationID, now, now.Add(rootDrain(cfg)))
+			})
+			return err
+		}
 	}
 	return nil
 }

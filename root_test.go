@@ -389,3 +389,48 @@ func TestRotateRootIsForwarded(t *testing.T) {
 	}
 	t.Fatal("no config/rotate-root path")
 }
+
+// A crash after the switch, then a tick that re-reads the root, then another
+// rotation, all before the first rotation's WAL entry is rolled back: the
+// rollback still retires the root the first rotation replaced, and deletes
+// nothing in use.
+func TestRollbackAfterALaterRotationRetiresTheFirstOldRoot(t *testing.T) {
+	e := newTestEnv(t, upstreamsim.Options{})
+	first := e.useRoot(upstreamsim.RootOptions{ExpiresIn: 30 * 24 * time.Hour}, nil)
+	inner := e.storage
+	e.storage = &crashingStorage{Storage: inner, key: rootStorageKey, n: 1}
+	if _, err := e.do(logical.UpdateOperation, "config/rotate-root", nil); err == nil {
+		t.Fatal("the cut-short rotation answered a success")
+	}
+	e.storage = inner
+	e.clock.Advance(time.Minute)
+	e.mustTick() // re-reads the root: the config holds the new one
+	e.mustDo(logical.UpdateOperation, "config/rotate-root", nil)
+	e.clock.Advance(walRollbackMinAge + time.Minute)
+	e.rollback()
+	e.clock.Advance(rootDrain(defaultConfig()))
+	e.mustTick()
+	current := e.rootNow()
+	for _, st := range e.sim.RootCredentials() {
+		if st.Live && st.ID != current.ID && st.ID != firstEnvRoot(e, first) {
+			t.Errorf("root credential %s (%s) is left live", st.ID, st.DisplayName)
+		}
+	}
+	if st, _ := e.sim.RootCredential(first.ID); !st.Deleted {
+		t.Error("the root the first rotation replaced is still live")
+	}
+	if !current.Live {
+		t.Error("the rollback deleted the root in use")
+	}
+}
+
+// firstEnvRoot is the id of the client the test env registered before
+// useRoot, which the engine never used as its root.
+func firstEnvRoot(e *testEnv, used upstreamsim.RootCredentialState) string {
+	for _, st := range e.sim.RootCredentials() {
+		if st.ID != used.ID && !strings.HasPrefix(st.DisplayName, "vault-plugin-c1 root ") {
+			return st.ID
+		}
+	}
+	return ""
+}

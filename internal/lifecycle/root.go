@@ -186,3 +186,27 @@ func (r *Root) Deleted(id, cause string) {
 		return
 	}
 }
+
+// CompleteRotation records, for a rotation cut short after its switch (its
+// WAL entry rolled back later), that next, the root it created, is current
+// (when current) or was (a later rotation retired it), and so that old, the
+// root it replaced, is to be deleted once deleteAt has passed, unless it is
+// the current root or retired already. It reports whether r changed.
+func (r *Root) CompleteRotation(old string, next Root, current bool, rotationID string, now, deleteAt time.Time) bool {
+	changed := false
+	if current && r.ID != next.ID {
+		r.ID, r.ClientID, r.CreatedAt, r.ExpiresTime, r.CheckedAt = next.ID, next.ClientID, next.CreatedAt, next.ExpiresTime, now
+		r.LastRotation, r.RotationID = now, rotationID
+		changed = true
+	}
+	if old != "" && old != r.ID && !r.Retiring(old) {
+		r.Retired = append(r.Retired, RetiredRoot{ID: old, DeleteAt: deleteAt})
+		changed = true
+	}
+	return changed
+}
+
+// Retiring reports whether root id is retired, to be deleted.
+func (r *Root) Retiring(id string) bool {
+	return slices.ContainsFunc(r.Retired, func(o RetiredRoot) bool { return o.ID == id })
+}

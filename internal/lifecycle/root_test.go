@@ -105,3 +105,25 @@ func TestARootNotFoundIsNotRotated(t *testing.T) {
 		t.Error("a root not found is read again before an hour, or not after")
 	}
 }
+
+func TestCompleteRotationOfARotationCutShort(t *testing.T) {
+	next := Root{ID: "new", ClientID: "c-new", CreatedAt: t0}
+	// The config holds the new root; what the engine knew still names the old.
+	r := &Root{ID: "old", ClientID: "c-old"}
+	if !r.CompleteRotation("old", next, true, "rot", t0, t0.Add(time.Minute)) || r.ID != "new" || !r.Retiring("old") {
+		t.Fatalf("after completing: %+v", r)
+	}
+	if r.CompleteRotation("old", next, true, "rot", t0, t0.Add(time.Minute)) {
+		t.Error("completing twice changed the root again")
+	}
+	// A later rotation replaced the new one and a tick forgot the old one.
+	later := &Root{ID: "newer", Retired: []RetiredRoot{{ID: "new"}}}
+	if !later.CompleteRotation("old", next, false, "rot", t0, t0.Add(time.Minute)) || later.ID != "newer" || !later.Retiring("old") {
+		t.Fatalf("after a later rotation: %+v", later)
+	}
+	// The old root is the current one (the create never happened): nothing to retire.
+	same := &Root{ID: "old"}
+	if same.CompleteRotation("old", Root{}, false, "rot", t0, t0) || len(same.Retired) != 0 {
+		t.Error("the current root was retired")
+	}
+}
