@@ -66,7 +66,7 @@ func (f chaosFigures) markdown() string {
 	row("(c) Served or stored credentials left live after deletion", f.leftKnown)
 	row("Unknown creates left live (id never reached the engine; live until they expire) / on a connector whose rollback logged a possible stray credential",
 		fmt.Sprintf("%d / %d", f.leftUnknown, f.leftUnknownLogged))
-	row("Root rotations answered (failed)", fmt.Sprintf("%d (%d)", f.rootRotations, f.rootRotationsFailed))
+	row("Root rotations that succeeded / failed (cut short by a kill, or refused)", fmt.Sprintf("%d / %d", f.rootRotations, f.rootRotationsFailed))
 	row("Kills while a root rotation was in flight (aimed at one)", fmt.Sprintf("%d (%d)", f.rootKillsDuring, f.rootKillsAimed))
 	row("(d) Root checks (after each kill, at the end): config's root not live / live roots nothing named",
 		fmt.Sprintf("%d: %d / %d", f.rootChecks, f.rootNotWorking, f.rootStrays))
