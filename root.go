@@ -109,8 +109,8 @@ func putRoot(ctx context.Context, s logical.Storage, root *lifecycle.Root) error
 	return nil
 }
 
-// changeRoot applies change to the stored root state under the root lock's
-// holder, and stores it when change reports a change.
+// changeRoot applies change to the stored root state, and stores it when
+// change reports a change. Its callers hold rootMu.
 func (b *backend) changeRoot(ctx context.Context, s logical.Storage, change func(*lifecycle.Root) bool) (*lifecycle.Root, error) {
 	root, err := getRoot(ctx, s)
 	if err != nil || !change(root) {
@@ -404,7 +404,9 @@ func (b *backend) maintainRoot(ctx context.Context, s logical.Storage) error {
 	}
 	if root != nil && root.WarningDue(policy, now) {
 		b.reportRoot(ctx, eventRootExpiring, root.ID, nil, "expires_time", formatTime(root.ExpiresTime), "why", root.LastError)
+		b.rootMu.Lock()
 		_, err := b.changeRoot(ctx, s, func(r *lifecycle.Root) bool { r.WarnedAt = now; return true })
+		b.rootMu.Unlock()
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
