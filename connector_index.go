@@ -37,7 +37,7 @@ type connectorIndex struct {
 type indexEntry struct {
 	due     time.Time // next sweep work; zero: none planned
 	expiry  time.Time // the current credential's expiry; zero: none
-	checked time.Time // the last upstream check of the current credential
+	checked time.Time // the last upstream check of the current credential; zero when none is remembered
 	stale   uint64    // non-zero: the record is to be read again (the mark's number)
 }
 
@@ -89,16 +89,23 @@ func (x *connectorIndex) wrote(k lifecycle.Key, e *lifecycle.Record, cfg *plugin
 	x.entries[k] = x.entryFor(cfg, k, e, x.entries[k].checked, now)
 }
 
-// entryFor is the index entry of record e.
+// entryFor is the index entry of record e, last checked at checked.
 func (x *connectorIndex) entryFor(cfg *pluginConfig, k lifecycle.Key, e *lifecycle.Record, checked, now time.Time) indexEntry {
-	if checked.Before(x.since) {
-		checked = x.since
-	}
 	entry := indexEntry{expiry: e.CurrentExpiry(), checked: checked}
 	if cfg != nil {
-		entry.due = nextDue(cfg, k, e, checked, now)
+		entry.due = nextDue(cfg, k, e, x.checksFrom(checked), now)
 	}
 	return entry
+}
+
+// checksFrom is when the next check of a connector last checked at checked
+// counts from: that check, or the index's build when it is later (a check
+// not remembered, after a restart, counts from the build).
+func (x *connectorIndex) checksFrom(checked time.Time) time.Time {
+	if checked.Before(x.since) {
+		return x.since
+	}
+	return checked
 }
 
 // noteChecked records an upstream check of k's current credential at at.
@@ -121,7 +128,7 @@ func (b *backend) lastVerified(k lifecycle.Key, e *lifecycle.Record) time.Time {
 	}
 	b.mem.mu.Lock()
 	defer b.mem.mu.Unlock()
-	if checked := b.mem.index.entries[k].checked; checked.After(last) && !checked.Equal(b.mem.index.since) {
+	if checked := b.mem.index.entries[k].checked; checked.After(last) {
 		last = checked
 	}
 	return last
@@ -177,7 +184,7 @@ func (b *backend) dueConnectors(ctx context.Context, s logical.Storage) ([]dueWo
 			x.seq++
 			e.stale = x.seq
 			x.entries[k] = e
-			due = append(due, dueWork{key: k, mark: x.seq, checked: e.checked})
+			due = append(due, dueWork{key: k, mark: x.seq, checked: x.checksFrom(e.checked)})
 		}
 	}
 	return due, cfg, nil
