@@ -93,7 +93,7 @@ func (x *connectorIndex) wrote(k lifecycle.Key, e *lifecycle.Record, cfg *plugin
 func (x *connectorIndex) entryFor(cfg *pluginConfig, k lifecycle.Key, e *lifecycle.Record, checked, now time.Time) indexEntry {
 	entry := indexEntry{expiry: e.CurrentExpiry(), checked: checked}
 	if cfg != nil {
-		entry.due = nextDue(cfg, k, e, x.checksFrom(checked), now)
+		entry.due = lifecycle.NextDue(policyFor(cfg, e), cfg.VerifyInterval, k, e, x.checksFrom(checked), now)
 	}
 	return entry
 }

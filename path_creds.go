@@ -180,7 +180,7 @@ func (b *backend) credsWrite(ctx context.Context, req *logical.Request, d *frame
 		if err := validateSchedule(o.Apply(cfg.Policy), ""); err != nil {
 			return nil, err
 		}
-		return b.adoptCredential(ctx, req.Storage, k, o, adopt)
+		return b.adoptCredential(ctx, req.Storage, k, existing, o, adopt)
 	}
 	if existing != nil && existing.Registered() {
 		_, err := b.updateConnector(ctx, req.Storage, k, func(e *lifecycle.Record) (*lifecycle.Record, error) {

@@ -320,12 +320,10 @@ func (b *backend) recordError(ctx context.Context, s logical.Storage, k lifecycl
 // id and secret succeeds, and a read of the credential under the connector
 // answers, not deleted nor expired, with that client id. A current
 // credential it replaces (replace_current) retires like a rotated one. The
-// caller holds the op lock.
-func (b *backend) adoptCredential(ctx context.Context, s logical.Storage, k lifecycle.Key, o lifecycle.Overrides, a *adoption) (*logical.Response, error) {
-	existing, err := b.getRecord(ctx, s, k)
-	if err != nil {
-		return nil, err
-	}
+// caller holds the op lock, under which it read existing, the record.
+func (b *backend) adoptCredential(ctx context.Context, s logical.Storage, k lifecycle.Key, existing *lifecycle.Record,
+	o lifecycle.Overrides, a *adoption,
+) (*logical.Response, error) {
 	switch lifecycle.DecideAdopt(existing, a.replace) {
 	case lifecycle.AdoptConflict:
 		return nil, logical.CodedError(http.StatusConflict, fmt.Sprintf("connector %s is managed already: "+

@@ -157,9 +157,3 @@ func heldBackStatus(p lifecycle.Policy, e *lifecycle.Record) []map[string]any {
 	}
 	return out
 }
-
-// nextDue is when the sweep next has work on connector k under cfg, with
-// its current credential last checked at checked.
-func nextDue(cfg *pluginConfig, k lifecycle.Key, e *lifecycle.Record, checked, now time.Time) time.Time {
-	return lifecycle.NextDue(policyFor(cfg, e), cfg.VerifyInterval, k, e, checked, now)
-}
